@@ -1,0 +1,374 @@
+"""Time one training epoch of a dense classifier in fastreg and its peers.
+
+What is measured
+----------------
+The wall time of ONE epoch of minibatch training of the same multilayer
+perceptron, in float32 on the CPU, in fastreg, scikit-learn, PyTorch (eager)
+and JAX (the whole epoch compiled), whichever of them are installed:
+
+* ReLU hidden layers, each followed by dropout 0.5 (scikit-learn has no
+  dropout, so its model skips it); a softmax cross-entropy output;
+* an L2 penalty of 1e-4 on the weights (``peers.py`` explains how it is
+  matched in each library);
+* SGD with learning rate 0.01 and momentum 0.9, data shuffled every epoch.
+
+The data are synthetic: Gaussian float32 inputs, labels given by the argmax of
+a fixed random projection (so they can be learnt), from a fixed seed.
+
+========  ================  =======================  ==========
+config    samples x inputs  hidden layers            batch size
+========  ================  =======================  ==========
+A         4000 x 40         100, 100                 32
+B         4000 x 40         256, 256                 128
+C         60000 x 784       512, 512                 128
+D         60000 x 784       1024, 1024               256
+========  ================  =======================  ==========
+
+Every peer first trains one warm-up epoch (allocation, compilation), then the
+median of several timed epochs is kept.  fastreg's epochs are the
+``history["epoch_time"]`` entries of one multi-epoch ``fit``; the median of
+whole ``fit(epochs=1)`` calls, which include the per-call set-up, is shown
+beside them.
+
+How to read the table
+---------------------
+* ``<peer> ms``: median milliseconds per epoch.  ``fit(1) ms`` is fastreg's
+  median of whole ``fit(epochs=1)`` calls.
+* ``GFLOP/s``: fastreg's ``6 * n_samples * sum(fan_in * fan_out) / time``,
+  the matrix-product work of forward and backward passes per second.
+* ``% matmul``: that rate as a share of the best numpy float32 ``a @ b``
+  rate measured on this machine for square matrices of size 1024 and 2048,
+  a practical peak.  Small configurations (A, B) are bound by per-minibatch
+  overhead, not by arithmetic, and stay far below it.
+* ``x <peer>``: peer time / fastreg time; above 1 fastreg is faster.
+
+Usage
+-----
+::
+
+    python bench/bench_epoch.py
+    python bench/bench_epoch.py --configs C,D --peers fastreg,torch --repeats 5
+    python bench/bench_epoch.py --json results.json
+
+A full run of all configurations and peers takes a few minutes on 2 cores.
+Every library uses all the cores this process may run on.
+"""
+
+import argparse
+import json
+import os
+import platform
+import statistics
+import sys
+import time
+
+import numpy as np
+
+from peers import PEERS, SEED, Workload, usable_cores
+
+WORKLOADS = {
+    "A": Workload("A", n_samples=4000, n_features=40, hidden=(100, 100), n_classes=10, batch_size=32),
+    "B": Workload("B", n_samples=4000, n_features=40, hidden=(256, 256), n_classes=10, batch_size=128),
+    "C": Workload("C", n_samples=60000, n_features=784, hidden=(512, 512), n_classes=10, batch_size=128),
+    "D": Workload("D", n_samples=60000, n_features=784, hidden=(1024, 1024), n_classes=10, batch_size=256),
+}
+
+# Timed epochs per peer when --repeats is not given: many for the sub-second
+# epochs of A and B, few for the multi-second epochs of C and D.
+DEFAULT_REPEATS = {"A": 7, "B": 7, "C": 3, "D": 3}
+
+MATMUL_SIZES = (1024, 2048)
+MATMUL_MIN_REPEATS = 5
+MATMUL_MIN_SECONDS = 1.0
+
+
+def make_data(workload):
+    """Build the synthetic training set of a workload.
+
+    Parameters
+    ----------
+    workload : Workload
+
+    Returns
+    -------
+    X : ndarray of shape (n_samples, n_features), float32, C-contiguous
+        Standard Gaussian inputs.
+    y : ndarray of shape (n_samples,), int64
+        Class of each sample: argmax of ``X @ projection`` for a random
+        Gaussian ``projection``.
+    """
+    rng = np.random.default_rng(SEED)
+    X = rng.standard_normal((workload.n_samples, workload.n_features), dtype=np.float32)
+    projection = rng.standard_normal((workload.n_features, workload.n_classes), dtype=np.float32)
+    y = np.argmax(X @ projection, axis=1).astype(np.int64)
+    return X, y
+
+
+def measure_matmul_gflops(size):
+    """Measure numpy's float32 product of two square matrices.
+
+    After one untimed warm-up product, products are timed until both
+    ``MATMUL_MIN_REPEATS`` of them and ``MATMUL_MIN_SECONDS`` have passed, so
+    that short-lived slowdowns of the machine hardly move the median.
+
+    Parameters
+    ----------
+    size : int
+        Side of the matrices.
+
+    Returns
+    -------
+    dict
+        ``seconds``: time of each product; ``gflops``: ``2 * size**3`` over
+        their median, in GFLOP/s.
+    """
+    rng = np.random.default_rng(SEED)
+    a = rng.standard_normal((size, size), dtype=np.float32)
+    b = rng.standard_normal((size, size), dtype=np.float32)
+    a @ b
+    seconds = []
+    while len(seconds) < MATMUL_MIN_REPEATS or sum(seconds) < MATMUL_MIN_SECONDS:
+        start = time.perf_counter()
+        a @ b
+        seconds.append(time.perf_counter() - start)
+    return {"seconds": seconds, "gflops": 2 * size**3 / statistics.median(seconds) / 1e9}
+
+
+def cpu_model():
+    """CPU model name from /proc/cpuinfo, or what the platform module knows."""
+    try:
+        with open("/proc/cpuinfo") as cpuinfo:
+            for line in cpuinfo:
+                if line.startswith("model name"):
+                    return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or "unknown CPU"
+
+
+def thread_pools():
+    """Describe the BLAS and OpenMP libraries loaded so far, if threadpoolctl is installed.
+
+    Returns
+    -------
+    list of str or None
+        One line per library: kind, implementation, version, threads and
+        file (relative to site-packages when it lies there), or None without
+        threadpoolctl.
+    """
+    try:
+        from threadpoolctl import threadpool_info
+    except ImportError:
+        return None
+    descriptions = []
+    for pool in threadpool_info():
+        library = " ".join(filter(None, [pool["user_api"], pool["prefix"], pool.get("version")]))
+        location = pool["filepath"].rpartition("site-packages" + os.sep)[2]
+        descriptions.append(f"{library}, {pool['num_threads']} threads: {location}")
+    return descriptions
+
+
+def format_table(header, rows):
+    """Lay out rows of strings as aligned text columns, first column left-aligned."""
+    widths = [max(len(row[column]) for row in [header, *rows]) for column in range(len(header))]
+
+    def line(cells):
+        first, *others = cells
+        return "  ".join([first.ljust(widths[0])] + [cell.rjust(width) for cell, width in zip(others, widths[1:])])
+
+    rule = "  ".join("-" * width for width in widths)
+    return "\n".join([line(header), rule, *(line(row) for row in rows)])
+
+
+def parse_arguments(argv=None):
+    """Read and check the command line (``argv``, default ``sys.argv[1:]``)."""
+    parser = argparse.ArgumentParser(
+        description="Time one training epoch of an MLP classifier in fastreg and its peers.",
+        epilog="The module docstring explains the model and how to read the table.",
+    )
+    parser.add_argument(
+        "--configs",
+        default=",".join(WORKLOADS),
+        help="comma-separated configurations among %(default)s (default: all)",
+    )
+    parser.add_argument(
+        "--peers",
+        default=",".join(PEERS),
+        help="comma-separated libraries among %(default)s (default: all)",
+    )
+    parser.add_argument(
+        "--repeats",
+        type=int,
+        help="timed epochs per peer and configuration (default: "
+        + ", ".join(f"{name}: {count}" for name, count in DEFAULT_REPEATS.items())
+        + ")",
+    )
+    parser.add_argument("--json", metavar="PATH", help="also write every raw measurement to this JSON file")
+    arguments = parser.parse_args(argv)
+
+    arguments.configs = arguments.configs.split(",")
+    arguments.peers = arguments.peers.split(",")
+    for kind, chosen, known in [("configuration", arguments.configs, WORKLOADS), ("peer", arguments.peers, PEERS)]:
+        unknown = [name for name in chosen if name not in known]
+        if unknown:
+            parser.error(f"unknown {kind}: {', '.join(unknown)} (choose among {', '.join(known)})")
+    if arguments.repeats is not None and arguments.repeats < 1:
+        parser.error("--repeats must be at least 1")
+    return arguments
+
+
+def render_table(configs, peers, results, matmul_peak):
+    """Build the summary table: one row per configuration.
+
+    Parameters
+    ----------
+    configs : list of str
+        Configuration names, in row order.
+    peers : list of str
+        Available peers, in column order.
+    results : dict
+        ``results[config][peer]`` is a :class:`peers.Timing`.
+    matmul_peak : float
+        Best numpy matmul rate, GFLOP/s.
+
+    Returns
+    -------
+    str
+        The table, followed by a legend of its fastreg columns.
+    """
+    has_fastreg = "fastreg" in peers
+    others = [name for name in peers if name != "fastreg"]
+    header = ["config", "samples", "layers", "batch"]
+    if has_fastreg:
+        header += ["fastreg ms", "fit(1) ms"]
+    header += [f"{name} ms" for name in others]
+    if has_fastreg:
+        header += ["GFLOP/s", "% matmul"] + [f"x {name}" for name in others]
+
+    rows = []
+    for config in configs:
+        workload = WORKLOADS[config]
+        timings = results[config]
+        row = [config, str(workload.n_samples), workload.describe(), str(workload.batch_size)]
+        if has_fastreg:
+            fastreg = timings["fastreg"]
+            row += [
+                f"{fastreg.median_epoch_seconds * 1e3:.1f}",
+                f"{statistics.median(fastreg.fit_call_seconds) * 1e3:.1f}",
+            ]
+        row += [f"{timings[name].median_epoch_seconds * 1e3:.1f}" for name in others]
+        if has_fastreg:
+            gflops = workload.flop_per_epoch / fastreg.median_epoch_seconds / 1e9
+            row += [f"{gflops:.1f}", f"{100 * gflops / matmul_peak:.0f}%"]
+            row += [
+                f"{timings[name].median_epoch_seconds / fastreg.median_epoch_seconds:.2f}" for name in others
+            ]
+        rows.append(row)
+
+    lines = [format_table(header, rows)]
+    if has_fastreg:
+        lines.append(
+            "fastreg ms: median of history['epoch_time']; fit(1) ms: median of whole fit(epochs=1) calls; "
+            "GFLOP/s and % matmul: fastreg's rate and its share of the numpy matmul peak; "
+            "x <peer>: peer ms / fastreg ms (above 1: fastreg is faster)."
+        )
+    return "\n".join(lines)
+
+
+def write_json(path, versions, unavailable, matmul, results):
+    """Write the run's environment and every raw measurement to ``path``."""
+    document = {
+        "machine": {
+            "cpu": cpu_model(),
+            "usable_cores": usable_cores(),
+            "python": platform.python_version(),
+            "numpy": np.__version__,
+            "thread_pools": thread_pools(),
+        },
+        "versions": versions,
+        "unavailable": unavailable,
+        "matmul": {str(size): result for size, result in matmul.items()},
+        "results": {
+            config: {
+                "workload": {
+                    "n_samples": WORKLOADS[config].n_samples,
+                    "layer_sizes": WORKLOADS[config].layer_sizes,
+                    "batch_size": WORKLOADS[config].batch_size,
+                    "flop_per_epoch": WORKLOADS[config].flop_per_epoch,
+                },
+                "peers": {
+                    name: {
+                        "epoch_seconds": timing.epoch_seconds,
+                        "median_epoch_seconds": timing.median_epoch_seconds,
+                        "gflops": WORKLOADS[config].flop_per_epoch / timing.median_epoch_seconds / 1e9,
+                        **({"fit_call_seconds": timing.fit_call_seconds} if timing.fit_call_seconds else {}),
+                    }
+                    for name, timing in peer_timings.items()
+                },
+            }
+            for config, peer_timings in results.items()
+        },
+    }
+    with open(path, "w") as output:
+        json.dump(document, output, indent=2)
+
+
+def main(argv=None):
+    """Run the benchmark and print its header, progress (to stderr) and table."""
+    arguments = parse_arguments(argv)
+
+    versions, unavailable = {}, {}
+    for name in arguments.peers:
+        version, error = PEERS[name].probe()
+        if error is None:
+            versions[name] = version
+        else:
+            unavailable[name] = error
+    available = [name for name in arguments.peers if name in versions]
+
+    print("One training epoch of a dropout MLP classifier, float32, CPU")
+    print(f"CPU: {cpu_model()}, {usable_cores()} usable cores; Python {platform.python_version()}, numpy {np.__version__}")
+    print("Peers: " + (", ".join(f"{name} {versions[name]}" for name in available) or "none"))
+    for name, error in unavailable.items():
+        print(f"{name}: not importable ({error}); to include it: {PEERS[name].install_hint}")
+    pools = thread_pools()
+    if pools is None:
+        print("Thread pools: unknown (pip install threadpoolctl to list the BLAS and OpenMP libraries)")
+    else:
+        print("Thread pools:")
+        for pool in pools:
+            print(f"  {pool}")
+
+    matmul = {size: measure_matmul_gflops(size) for size in MATMUL_SIZES}
+    matmul_peak = max(result["gflops"] for result in matmul.values())
+    print(
+        "numpy float32 matmul: "
+        + ", ".join(f"n={size}: {result['gflops']:.1f} GFLOP/s" for size, result in matmul.items())
+    )
+    print()
+
+    results = {}
+    for config in arguments.configs:
+        workload = WORKLOADS[config]
+        repeats = arguments.repeats or DEFAULT_REPEATS[config]
+        X, y = make_data(workload)
+        results[config] = {}
+        for name in available:
+            print(f"[{config}] {name}: {repeats} timed epochs ...", end=" ", file=sys.stderr, flush=True)
+            timing = PEERS[name].time_epochs(workload, X, y, repeats)
+            results[config][name] = timing
+            print(f"{timing.median_epoch_seconds * 1e3:.1f} ms/epoch", file=sys.stderr, flush=True)
+        del X, y
+
+    print(render_table(arguments.configs, available, results, matmul_peak))
+    notes = [f"{name}: {PEERS[name].model_note}" for name in available if PEERS[name].model_note]
+    if notes:
+        print("Model differences: " + "; ".join(notes))
+
+    if arguments.json:
+        write_json(arguments.json, versions, unavailable, matmul, results)
+        print(f"Raw measurements written to {arguments.json}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,88 @@
+"""Input checks of the core API: everything a kernel must be able to trust."""
+import numbers
+
+import numpy as np
+
+FLOAT_DTYPES = {"float32": np.float32, "float64": np.float64}
+
+
+def check_dtype(dtype):
+    """Normalize a dtype argument to np.float32 or np.float64."""
+    try:
+        name = np.dtype(dtype).name
+    except TypeError:
+        name = None
+    if name not in FLOAT_DTYPES:
+        raise ValueError(f"dtype must be float32 or float64, got {dtype!r}.")
+    return FLOAT_DTYPES[name]
+
+
+def all_finite(array):
+    """True when no element is NaN or infinite (two reductions, no temporary array)."""
+    if array.size == 0:
+        return True
+    return bool(np.isfinite(array.min()) and np.isfinite(array.max()))
+
+
+def check_matrix(array, name, dtype, *, n_columns=None):
+    """A non-empty, finite, C-contiguous 2-D array of `dtype` (copied only if needed)."""
+    if hasattr(array, "toarray") and hasattr(array, "nnz"):
+        raise TypeError(f"{name} is a sparse matrix; the core Network takes dense arrays.")
+    array = np.asarray(array)
+    if array.dtype == object or not (
+        np.issubdtype(array.dtype, np.number) or array.dtype == bool
+    ):
+        raise TypeError(f"{name} must hold numbers, got an array of dtype {array.dtype}.")
+    if np.iscomplexobj(array):
+        raise TypeError(f"{name} must be real, got complex dtype {array.dtype}.")
+    if array.ndim != 2:
+        raise ValueError(f"{name} must be 2-D (n_samples, n_features), got shape {array.shape}.")
+    if array.shape[0] == 0 or array.shape[1] == 0:
+        raise ValueError(f"{name} is empty: shape {array.shape}.")
+    if n_columns is not None and array.shape[1] != n_columns:
+        raise ValueError(
+            f"{name} has {array.shape[1]} columns; the network expects {n_columns}."
+        )
+    array = np.ascontiguousarray(array, dtype=dtype)
+    if not all_finite(array):
+        raise ValueError(f"{name} contains NaN or infinity (after conversion to {array.dtype}).")
+    return array
+
+
+def check_sample_weight(sample_weight, n_samples, dtype):
+    """None, or a finite, non-negative vector of length n_samples with a positive sum."""
+    if sample_weight is None:
+        return None
+    weights = np.asarray(sample_weight)
+    if weights.ndim == 0:
+        weights = np.full(n_samples, weights)
+    if weights.ndim != 1 or weights.shape[0] != n_samples:
+        raise ValueError(
+            f"sample_weight must have shape ({n_samples},), got {weights.shape}."
+        )
+    if not np.issubdtype(weights.dtype, np.number) or np.iscomplexobj(weights):
+        raise TypeError(f"sample_weight must be real numbers, got dtype {weights.dtype}.")
+    weights = np.ascontiguousarray(weights, dtype=dtype)
+    if not all_finite(weights):
+        raise ValueError("sample_weight contains NaN or infinity.")
+    if weights.min() < 0:
+        raise ValueError("sample_weight must be non-negative.")
+    if weights.sum() <= 0:
+        raise ValueError("sample_weight must have a positive sum.")
+    return weights
+
+
+def check_positive_int(value, name, *, minimum=1):
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < minimum:
+        raise ValueError(f"{name} must be an integer >= {minimum}, got {value!r}.")
+    return int(value)
+
+
+def check_probability(value, name, *, allow_one=False):
+    """A float in [0, 1) (or [0, 1] with allow_one)."""
+    ok = isinstance(value, numbers.Real) and not isinstance(value, bool) and 0.0 <= value
+    ok = ok and (value <= 1.0 if allow_one else value < 1.0)
+    if not ok:
+        interval = "[0, 1]" if allow_one else "[0, 1)"
+        raise ValueError(f"{name} must be a float in {interval}, got {value!r}.")
+    return float(value)

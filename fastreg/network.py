@@ -1,0 +1,370 @@
+"""The core model: a stack of dense layers trained by the Cython engine."""
+import math
+import numbers
+import time
+
+import numpy as np
+
+from fastreg import _engine
+from fastreg._validation import (
+    all_finite,
+    check_dtype,
+    check_matrix,
+    check_positive_int,
+    check_probability,
+    check_sample_weight,
+)
+from fastreg.layers import ACTIVATIONS, Dense
+from fastreg.optimizers import SGD, AdamW, Optimizer
+from fastreg.regularizers import combine
+
+#: Loss names and the codes the kernels use (see src_cython/fastreg/_loss.pxd).
+LOSSES = {
+    "softmax_cross_entropy": 0,
+    "logistic_cross_entropy": 1,
+    "squared_error": 2,
+    "poisson": 3,
+}
+DROPOUT_MODES = ("inverted", "vanilla")
+
+
+class Network:
+    """A feed-forward network of dense layers, its loss, optimizer and regularizers.
+
+    Training runs whole epochs inside the compiled engine without the GIL; the weights are
+    NumPy arrays (``coefs_``, ``intercepts_``) updated in place.
+
+    Parameters
+    ----------
+    layers : sequence of Dense
+        Hidden layers, then the output layer (whose width is the number of outputs and
+        whose activation must stay "identity": the loss sets the output function).
+    loss : {"softmax_cross_entropy", "logistic_cross_entropy", "squared_error", "poisson"}
+        Softmax over the outputs with cross-entropy (multiclass); a sigmoid per output
+        with binary cross-entropy (binary or multilabel); identity with half squared
+        error; exp with half Poisson deviance.
+    optimizer : SGD, Adam or AdamW, default=SGD()
+    regularizers : sequence, default=()
+        :class:`~fastreg.L2`, :class:`~fastreg.L1`, :class:`~fastreg.ElasticNet`,
+        :class:`~fastreg.WeightDecay`, :class:`~fastreg.MaxNorm`, each kind at most once.
+    input_dropout : float, default=0.0
+        Probability of dropping each input feature while training, in [0, 1).
+    input_noise : float, default=0.0
+        Standard deviation of Gaussian noise added to the inputs while training.
+    dropout_mode : {"inverted", "vanilla"}, default="inverted"
+        Inverted dropout scales kept units by 1/(1 - p) while training and leaves
+        prediction alone; vanilla dropout leaves training alone and scales by (1 - p) at
+        prediction. Both give the same expected output.
+    label_smoothing : float, default=0.0
+        Cross-entropy targets become ``(1 - eps) y + eps / K``, in [0, 1).
+    dtype : {"float32", "float64"}, default="float32"
+        Storage and arithmetic type of parameters and activations.
+    random_state : int, numpy.random.Generator or None, default=None
+        Seeds the initial weights and every random stream of training (shuffling, masks,
+        noise): the same seed gives bit-identical weights.
+
+    Attributes
+    ----------
+    coefs_ : list of ndarray of shape (fan_in, fan_out)
+    intercepts_ : list of ndarray of shape (fan_out,)
+    n_features_in_ : int
+    epochs_ : int
+        Epochs trained so far.
+    steps_ : int
+        Optimizer steps taken so far.
+    history_ : dict of list
+        Per epoch over the network's life: ``loss``, ``learning_rate``, ``epoch_time``.
+    """
+
+    def __init__(
+        self,
+        layers,
+        loss="softmax_cross_entropy",
+        optimizer=None,
+        regularizers=(),
+        *,
+        input_dropout=0.0,
+        input_noise=0.0,
+        dropout_mode="inverted",
+        label_smoothing=0.0,
+        dtype="float32",
+        random_state=None,
+    ):
+        self.layers = list(layers)
+        if not self.layers:
+            raise ValueError("layers must hold at least the output layer.")
+        for layer in self.layers:
+            if not isinstance(layer, Dense):
+                raise TypeError(f"layers must be Dense objects, got {layer!r}.")
+        output = self.layers[-1]
+        if output.activation != "identity" or output.dropout != 0:
+            raise ValueError(
+                "The output layer must be Dense(units) with the default activation and no "
+                f"dropout; its output function comes from the loss. Got {output!r}."
+            )
+        if loss not in LOSSES:
+            raise ValueError(f"loss must be one of {sorted(LOSSES)}, got {loss!r}.")
+        self.loss = loss
+        self.optimizer = SGD() if optimizer is None else optimizer
+        if not isinstance(self.optimizer, Optimizer):
+            raise TypeError(f"optimizer must be SGD, Adam or AdamW, got {self.optimizer!r}.")
+        self.regularizers = tuple(regularizers)
+        self._regularization = combine(self.regularizers)
+        if isinstance(self.optimizer, AdamW):
+            if self._regularization["weight_decay"] > 0:
+                raise ValueError("Give weight decay once: AdamW(weight_decay=...) or WeightDecay.")
+            self._regularization["weight_decay"] = float(self.optimizer.weight_decay)
+        self.input_dropout = check_probability(input_dropout, "input_dropout")
+        if (
+            isinstance(input_noise, bool)
+            or not isinstance(input_noise, numbers.Real)
+            or not (0 <= input_noise < math.inf)
+        ):
+            raise ValueError(f"input_noise must be a finite float >= 0, got {input_noise!r}.")
+        self.input_noise = float(input_noise)
+        if dropout_mode not in DROPOUT_MODES:
+            raise ValueError(f"dropout_mode must be one of {DROPOUT_MODES}, got {dropout_mode!r}.")
+        self.dropout_mode = dropout_mode
+        self.label_smoothing = check_probability(label_smoothing, "label_smoothing")
+        if self.label_smoothing > 0 and loss not in ("softmax_cross_entropy", "logistic_cross_entropy"):
+            raise ValueError("label_smoothing applies to the cross-entropy losses only.")
+        self.dtype = check_dtype(dtype)
+        self._rng = np.random.default_rng(random_state)
+        self._seed = int(self._rng.integers(0, 2**63))
+        self.coefs_ = None
+        self.intercepts_ = None
+        self._optimizer_state = None
+        self._engine = None
+        self.n_features_in_ = None
+        self.epochs_ = 0
+        self.steps_ = 0
+        self.history_ = {"loss": [], "learning_rate": [], "epoch_time": []}
+
+    @property
+    def n_outputs(self):
+        return self.layers[-1].units
+
+    # ------------------------------------------------------------------ parameters
+    def initialize(self, n_features):
+        """Draw fresh weights for ``n_features`` inputs and reset the optimizer state.
+
+        Glorot-uniform initialization as in scikit-learn: weights and biases uniform in
+        ``+-sqrt(6 / (fan_in + fan_out))`` (``sqrt(2 / ...)`` after a logistic layer).
+        """
+        n_features = check_positive_int(n_features, "n_features")
+        widths = [n_features] + [layer.units for layer in self.layers]
+        self.coefs_, self.intercepts_ = [], []
+        for i, (fan_in, fan_out) in enumerate(zip(widths[:-1], widths[1:])):
+            factor = 2.0 if self.layers[i].activation == "logistic" else 6.0
+            bound = math.sqrt(factor / (fan_in + fan_out))
+            self.coefs_.append(self._rng.uniform(-bound, bound, (fan_in, fan_out)).astype(self.dtype))
+            self.intercepts_.append(self._rng.uniform(-bound, bound, fan_out).astype(self.dtype))
+        self.n_features_in_ = n_features
+        self.reset_optimizer()
+        return self
+
+    def set_weights(self, coefs, intercepts):
+        """Copy given weights and biases into the network (shapes must match the layers)."""
+        if self.coefs_ is None:
+            self.initialize(np.shape(coefs[0])[0])
+        if len(coefs) != len(self.coefs_) or len(intercepts) != len(self.intercepts_):
+            raise ValueError(f"Expected {len(self.coefs_)} weight matrices and bias vectors.")
+        for name, given, own in (("coefs", coefs, self.coefs_), ("intercepts", intercepts, self.intercepts_)):
+            for i, (new, old) in enumerate(zip(given, own)):
+                new = np.asarray(new)
+                if new.shape != old.shape:
+                    raise ValueError(f"{name}[{i}] has shape {new.shape}; expected {old.shape}.")
+                if not all_finite(new):
+                    raise ValueError(f"{name}[{i}] contains NaN or infinity.")
+                np.copyto(old, new, casting="same_kind")
+        return self
+
+    def reset_optimizer(self):
+        """Zero the optimizer's state (momentum, Adam moments) and its step count."""
+        n_state = self.optimizer.n_state_arrays
+        self._optimizer_state = []
+        for coef, intercept in zip(self.coefs_, self.intercepts_):
+            arrays = [np.zeros_like(coef) if k < n_state else None for k in range(2)]
+            arrays += [np.zeros_like(intercept) if k < n_state else None for k in range(2)]
+            self._optimizer_state.append(tuple(arrays))
+        self.steps_ = 0
+        self._engine = None
+        return self
+
+    # ------------------------------------------------------------------ training
+    def _make_engine(self, batch_size):
+        reg = self._regularization
+        config = {
+            "loss": LOSSES[self.loss],
+            "label_smoothing": self.label_smoothing,
+            "inverted_dropout": self.dropout_mode == "inverted",
+            "input_noise": self.input_noise,
+            "optimizer": self.optimizer.code,
+            "momentum": float(getattr(self.optimizer, "momentum", 0.0)),
+            "beta1": float(getattr(self.optimizer, "beta1", 0.0)),
+            "beta2": float(getattr(self.optimizer, "beta2", 0.0)),
+            "epsilon": float(getattr(self.optimizer, "epsilon", 0.0)),
+            "alpha": reg["alpha"],
+            "weight_decay": reg["weight_decay"],
+            "l1": reg["l1"],
+            "max_norm": reg["max_norm"],
+            "seed": self._seed,
+            "step": self.steps_,
+        }
+        hidden = self.layers[:-1]
+        return _engine.Engine(
+            self.coefs_,
+            self.intercepts_,
+            self._optimizer_state,
+            [ACTIVATIONS[layer.activation] for layer in hidden],
+            [1.0 - layer.dropout for layer in hidden],
+            1.0 - self.input_dropout,
+            config,
+            batch_size,
+        )
+
+    def _engine_for(self, batch_size):
+        if self._engine is None or self._engine.batch_size != batch_size:
+            self._engine = self._make_engine(batch_size)
+        self._engine.step = self.steps_
+        return self._engine
+
+    def _check_targets(self, y, n_samples):
+        y = np.asarray(y)
+        if y.ndim == 1 and self.loss == "softmax_cross_entropy":
+            if not np.issubdtype(y.dtype, np.integer):
+                if not (np.issubdtype(y.dtype, np.floating) and all_finite(y) and np.all(y == np.round(y))):
+                    raise ValueError(
+                        "1-D targets of softmax_cross_entropy must be integer class indices, "
+                        f"got dtype {y.dtype}."
+                    )
+                y = y.astype(np.int64)
+            if y.shape[0] != n_samples:
+                raise ValueError(f"X has {n_samples} samples but y has {y.shape[0]}.")
+            if y.min() < 0 or y.max() >= self.n_outputs:
+                raise ValueError(
+                    f"Class indices must be in [0, {self.n_outputs}), got {y.min()}..{y.max()}."
+                )
+            one_hot = np.zeros((n_samples, self.n_outputs), dtype=self.dtype)
+            one_hot[np.arange(n_samples), y] = 1
+            return one_hot
+        if y.ndim == 1:
+            y = y.reshape(-1, 1)
+        if y.ndim == 2 and y.shape[0] != n_samples:
+            raise ValueError(f"X has {n_samples} samples but y has {y.shape[0]}.")
+        Y = check_matrix(y, "y", self.dtype, n_columns=self.n_outputs)
+        if self.loss in ("softmax_cross_entropy", "logistic_cross_entropy"):
+            if Y.min() < 0 or Y.max() > 1:
+                raise ValueError(f"Targets of {self.loss} must lie in [0, 1].")
+        if self.loss == "poisson" and Y.min() < 0:
+            raise ValueError("Targets of the poisson loss must be non-negative.")
+        return Y
+
+    def _prepare(self, X, y, sample_weight):
+        X = check_matrix(X, "X", self.dtype, n_columns=self.n_features_in_)
+        Y = self._check_targets(y, X.shape[0])
+        sample_weight = check_sample_weight(sample_weight, X.shape[0], self.dtype)
+        if self.coefs_ is None:
+            self.initialize(X.shape[1])
+        return X, Y, sample_weight
+
+    def fit(self, X, y, *, epochs=1, batch_size=32, shuffle=True, sample_weight=None,
+            callback=None):
+        """Train for ``epochs`` more epochs, continuing from the current weights.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+            Converted once to a C-contiguous array of the network's dtype (no copy when it
+            already is one); it is never copied again per epoch.
+        y : array-like of shape (n_samples,) or (n_samples, n_outputs)
+            Integer class indices (softmax cross-entropy), or a target matrix.
+        epochs : int, default=1
+        batch_size : int, default=32
+            Clipped to n_samples.
+        shuffle : bool, default=True
+            Visit the samples in a new random order every epoch.
+        sample_weight : array-like of shape (n_samples,), optional
+            Non-negative weights; each batch's loss is their weighted mean.
+        callback : callable, optional
+            ``callback(network, epoch_record) -> bool``, called after every epoch with a
+            dict of that epoch's figures; returning True stops training.
+
+        Returns
+        -------
+        history : dict of list
+            ``loss``, ``learning_rate`` and ``epoch_time`` (seconds) of this call's epochs.
+        """
+        epochs = check_positive_int(epochs, "epochs")
+        batch_size = check_positive_int(batch_size, "batch_size")
+        X, Y, sample_weight = self._prepare(X, y, sample_weight)
+        n_samples = X.shape[0]
+        engine = self._engine_for(min(batch_size, n_samples))
+        history = {"loss": [], "learning_rate": [], "epoch_time": []}
+        for _ in range(epochs):
+            learning_rate = self.optimizer.learning_rate_at(self.epochs_)
+            start = time.perf_counter()
+            total = engine.train_epoch(X, Y, sample_weight, learning_rate, bool(shuffle), self.epochs_)
+            elapsed = time.perf_counter() - start
+            self.steps_ = engine.step
+            self.epochs_ += 1
+            loss = total / n_samples
+            record = {"loss": loss, "learning_rate": learning_rate, "epoch_time": elapsed}
+            for key, value in record.items():
+                history[key].append(value)
+                self.history_[key].append(value)
+            if not math.isfinite(loss) or not all(all_finite(w) for w in self.coefs_):
+                raise FloatingPointError(
+                    f"Training diverged at epoch {self.epochs_}: loss {loss}. Lower the "
+                    "learning rate or scale the inputs."
+                )
+            if callback is not None and callback(self, dict(record, epoch=self.epochs_ - 1)):
+                break
+        return history
+
+    def loss_gradient(self, X, y, *, sample_weight=None, training=False):
+        """Loss of ``(X, y)`` as one batch and its gradients; the weights do not change.
+
+        Parameters
+        ----------
+        X, y, sample_weight
+            As in :meth:`fit`.
+        training : bool, default=False
+            Apply dropout and input noise, with the masks of the current step (repeated
+            calls see the same masks).
+
+        Returns
+        -------
+        loss : float
+            Weighted mean loss plus ``alpha / (2 S) ||W||^2``.
+        grad_coefs, grad_intercepts : list of ndarray
+        """
+        X, Y, sample_weight = self._prepare(X, y, sample_weight)
+        engine = self._engine_for(max(X.shape[0], 1))
+        loss = engine.loss_gradient(X, Y, sample_weight, bool(training))
+        grad_coefs, grad_intercepts = engine.gradients
+        return loss, grad_coefs, grad_intercepts
+
+    # ------------------------------------------------------------------ prediction
+    def predict(self, X):
+        """The network's output for ``X``: class probabilities, or values for regression.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+
+        Returns
+        -------
+        ndarray of shape (n_samples, n_outputs), in the network's dtype
+        """
+        if self.coefs_ is None:
+            raise RuntimeError("This Network has no weights yet: call fit or initialize first.")
+        X = check_matrix(X, "X", self.dtype, n_columns=self.n_features_in_)
+        out = np.empty((X.shape[0], self.n_outputs), dtype=self.dtype)
+        engine = self._engine if self._engine is not None else self._engine_for(1)
+        return engine.predict(X, out)
+
+    def __getstate__(self):
+        state = self.__dict__.copy()
+        state["_engine"] = None
+        return state

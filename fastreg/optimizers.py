@@ -1,0 +1,137 @@
+"""Optimizers: the update rules the engine fuses with the regularizers.
+
+A learning rate is a float, or a callable ``schedule(epoch) -> float`` evaluated at the
+start of every epoch (epochs counted from 0 over the network's whole training).
+"""
+import math
+from dataclasses import dataclass
+from numbers import Real
+from typing import Callable, Union
+
+LearningRate = Union[float, Callable[[int], float]]
+
+#: Optimizer codes the kernels use (see src_cython/fastreg/_update.pxd).
+SGD_CODE, MOMENTUM_CODE, NESTEROV_CODE, ADAM_CODE = 0, 1, 2, 3
+
+
+def _check_real(name, value, low, high, *, low_open=False, high_open=True):
+    if isinstance(value, bool) or not isinstance(value, Real) or not math.isfinite(value):
+        raise ValueError(f"{name} must be a finite real number, got {value!r}.")
+    too_low = value <= low if low_open else value < low
+    too_high = value >= high if high_open else value > high
+    if too_low or too_high:
+        left = "(" if low_open else "["
+        right = ")" if high_open else "]"
+        raise ValueError(f"{name} must be in {left}{low}, {high}{right}, got {value!r}.")
+
+
+def _check_learning_rate(owner, learning_rate):
+    if callable(learning_rate):
+        return
+    _check_real(f"{owner} learning_rate", learning_rate, 0.0, math.inf, low_open=True)
+
+
+class Optimizer:
+    """Base class: holds the learning rate (or schedule)."""
+
+    learning_rate: LearningRate
+    #: Number of state arrays kept per parameter array.
+    n_state_arrays = 0
+
+    def learning_rate_at(self, epoch):
+        """The learning rate of ``epoch``, checked to be a positive finite number."""
+        if not callable(self.learning_rate):
+            return float(self.learning_rate)
+        rate = self.learning_rate(epoch)
+        _check_real(f"learning rate schedule at epoch {epoch}", rate, 0.0, math.inf, low_open=True)
+        return float(rate)
+
+
+@dataclass
+class SGD(Optimizer):
+    """Stochastic gradient descent, with optional (Nesterov) momentum.
+
+    With momentum ``mu``, scikit-learn's form: ``v := mu v - lr g; w := w + v``
+    (Nesterov: ``w := w + mu v - lr g``).
+
+    Parameters
+    ----------
+    learning_rate : float or callable, default=0.01
+    momentum : float, default=0.0
+        In [0, 1).
+    nesterov : bool, default=False
+    """
+
+    learning_rate: LearningRate = 0.01
+    momentum: float = 0.0
+    nesterov: bool = False
+
+    def __post_init__(self):
+        _check_learning_rate("SGD", self.learning_rate)
+        _check_real("SGD momentum", self.momentum, 0.0, 1.0)
+        if self.nesterov and self.momentum == 0:
+            raise ValueError("SGD nesterov=True needs a momentum > 0.")
+
+    @property
+    def code(self):
+        if self.momentum == 0:
+            return SGD_CODE
+        return NESTEROV_CODE if self.nesterov else MOMENTUM_CODE
+
+    @property
+    def n_state_arrays(self):
+        return 0 if self.momentum == 0 else 1
+
+
+@dataclass
+class Adam(Optimizer):
+    """Adam (Kingma & Ba 2015) in scikit-learn's form.
+
+    ``m := b1 m + (1 - b1) g; s := b2 s + (1 - b2) g^2;
+    w := w - lr sqrt(1 - b2^t) / (1 - b1^t) * m / (sqrt(s) + epsilon)``.
+
+    Parameters
+    ----------
+    learning_rate : float or callable, default=0.001
+    beta1, beta2 : float, default=0.9, 0.999
+        In [0, 1).
+    epsilon : float, default=1e-8
+        Positive.
+    """
+
+    learning_rate: LearningRate = 0.001
+    beta1: float = 0.9
+    beta2: float = 0.999
+    epsilon: float = 1e-8
+
+    code = ADAM_CODE
+    n_state_arrays = 2
+
+    def __post_init__(self):
+        name = type(self).__name__
+        _check_learning_rate(name, self.learning_rate)
+        _check_real(f"{name} beta1", self.beta1, 0.0, 1.0)
+        _check_real(f"{name} beta2", self.beta2, 0.0, 1.0)
+        _check_real(f"{name} epsilon", self.epsilon, 0.0, math.inf, low_open=True)
+
+
+@dataclass
+class AdamW(Adam):
+    """Adam with decoupled weight decay (Loshchilov & Hutter 2019).
+
+    Weights (never biases) also shrink each step: ``w := w (1 - lr weight_decay) + step``.
+
+    Parameters
+    ----------
+    learning_rate : float or callable, default=0.001
+    beta1, beta2, epsilon : float
+        As in :class:`Adam`.
+    weight_decay : float, default=0.01
+        Non-negative, with ``lr * weight_decay < 1``.
+    """
+
+    weight_decay: float = 0.01
+
+    def __post_init__(self):
+        super().__post_init__()
+        _check_real("AdamW weight_decay", self.weight_decay, 0.0, math.inf)

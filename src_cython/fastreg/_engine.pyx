@@ -1,0 +1,486 @@
+"""The training engine: a workspace made once per model and a whole epoch without the GIL.
+
+``Engine`` owns pointers to the model's parameters and optimizer state (NumPy arrays that
+the Python layer owns and keeps alive) and allocates every buffer a training step needs
+(the batch, activations, deltas, gradients, dropout masks) once, for the largest batch.
+``train_epoch`` then runs shuffle -> gather -> forward -> loss -> backward -> update for
+every minibatch inside ``with nogil`` and allocates nothing.
+
+Nothing here validates its input: ``fastreg.network`` checks dtypes, shapes, contiguity,
+finiteness and parameter ranges before an ``Engine`` is made or called.
+
+Randomness (shuffling, dropout masks, input noise) comes from the counter-based streams
+of ``_random``: keyed by (seed, purpose, epoch or step, layer), indexed by position, so a
+run is bit-for-bit reproducible from its seed.
+"""
+import numpy as np
+
+from cython cimport floating
+from libc.math cimport pow, sqrt
+from libc.stdint cimport int64_t, uint64_t, uintptr_t
+from libc.stdlib cimport free, malloc
+from libc.string cimport memcpy
+
+from fastreg._blas cimport gemm, sum_of_squares
+from fastreg._dense cimport activation_backward, bias_activation_dropout
+from fastreg._loss cimport loss_gradient, output_activation
+from fastreg._random cimport (DROPOUT_STREAM, INPUT_NOISE_STREAM, SHUFFLE_STREAM,
+                              fill_keep_mask, keep_threshold, shuffle_indices,
+                              standard_normal, stream_key)
+from fastreg._update cimport ADAM, StepRule, clip_column_norms, update_parameters
+
+
+cdef struct DenseLayer:
+    int n_in
+    int n_out
+    int activation
+    double keep                 # probability of keeping a unit of the output (1: no dropout)
+    void* weights               # (n_in, n_out)
+    void* bias                  # (n_out,)
+    void* grad_weights
+    void* grad_bias
+    void* weights_state1        # momentum velocity or Adam first moment (NULL for SGD)
+    void* weights_state2        # Adam second moment (NULL otherwise)
+    void* bias_state1
+    void* bias_state2
+    void* out                   # (batch, n_out): activations; the output layer's become delta
+    void* delta                 # (batch, n_out): hidden layers only
+    unsigned char* mask         # (batch, n_out): dropout keep-mask, or NULL
+
+
+cdef inline void* address(object array) except NULL:
+    """The data pointer of a NumPy array (which the caller keeps alive)."""
+    return <void*> <uintptr_t> array.__array_interface__["data"][0]
+
+
+cdef inline void* optional_address(object array):
+    return NULL if array is None else <void*> <uintptr_t> array.__array_interface__["data"][0]
+
+
+cdef class Engine:
+    """Workspace and training loop of one network (see the module docstring).
+
+    Parameters
+    ----------
+    weights, biases : list of ndarray
+        Parameter arrays, C-contiguous, one dtype (float32 or float64), updated in place.
+    optimizer_state : list of tuple
+        Per layer ``(w1, w2, b1, b2)``: optimizer state arrays shaped like the weights and
+        biases, or None where the optimizer keeps no such state.
+    activations : list of int
+        Activation code of each hidden layer (see ``_dense.Activation``).
+    keep : list of float
+        Keep probability of each hidden layer's output.
+    input_keep : float
+        Keep probability of each input feature.
+    config : dict
+        ``loss``, ``label_smoothing``, ``inverted_dropout``, ``input_noise``, ``optimizer``,
+        ``momentum``, ``beta1``, ``beta2``, ``epsilon``, ``alpha``, ``weight_decay``,
+        ``l1``, ``max_norm`` (0: off), ``seed``, ``step``.
+    batch_size : int
+        Largest number of rows a step will see.
+    """
+    cdef DenseLayer* layers
+    cdef readonly int n_layers
+    cdef readonly int n_features
+    cdef readonly int n_outputs
+    cdef readonly int batch_size
+    cdef bint single_precision
+    cdef int loss
+    cdef double label_smoothing
+    cdef bint inverted_dropout
+    cdef double input_keep
+    cdef double input_noise
+    cdef StepRule rule
+    cdef double alpha
+    cdef double weight_decay
+    cdef double l1
+    cdef double max_norm
+    cdef uint64_t seed
+    cdef public int64_t step
+    cdef void* batch_x
+    cdef void* batch_y
+    cdef void* batch_weight
+    cdef unsigned char* input_mask
+    cdef double* column_norms
+    cdef object order
+    cdef list buffers
+    cdef list grad_weight_arrays
+    cdef list grad_bias_arrays
+
+    def __cinit__(self):
+        self.layers = NULL
+        self.column_norms = NULL
+
+    def __init__(self, list weights, list biases, list optimizer_state, list activations,
+                 list keep, double input_keep, dict config, int batch_size):
+        cdef int i
+        cdef DenseLayer* layer
+        dtype = weights[0].dtype
+        self.single_precision = dtype == np.float32
+        self.n_layers = len(weights)
+        self.n_features = weights[0].shape[0]
+        self.n_outputs = weights[self.n_layers - 1].shape[1]
+        self.batch_size = batch_size
+        self.loss = config["loss"]
+        self.label_smoothing = config["label_smoothing"]
+        self.inverted_dropout = config["inverted_dropout"]
+        self.input_keep = input_keep
+        self.input_noise = config["input_noise"]
+        self.rule.optimizer = config["optimizer"]
+        self.rule.momentum = config["momentum"]
+        self.rule.beta1 = config["beta1"]
+        self.rule.beta2 = config["beta2"]
+        self.rule.epsilon = config["epsilon"]
+        self.alpha = config["alpha"]
+        self.weight_decay = config["weight_decay"]
+        self.l1 = config["l1"]
+        self.max_norm = config["max_norm"]
+        self.seed = config["seed"]
+        self.step = config["step"]
+
+        self.buffers = [weights, biases, optimizer_state]
+        self.grad_weight_arrays = [np.zeros_like(w) for w in weights]
+        self.grad_bias_arrays = [np.zeros_like(b) for b in biases]
+        self.layers = <DenseLayer*> malloc(self.n_layers * sizeof(DenseLayer))
+        if self.layers == NULL:
+            raise MemoryError()
+        widest = 1
+        for i in range(self.n_layers):
+            layer = &self.layers[i]
+            layer.n_in = weights[i].shape[0]
+            layer.n_out = weights[i].shape[1]
+            widest = max(widest, layer.n_out)
+            hidden = i < self.n_layers - 1
+            layer.activation = activations[i] if hidden else 0
+            layer.keep = keep[i] if hidden else 1.0
+            layer.weights = address(weights[i])
+            layer.bias = address(biases[i])
+            w1, w2, b1, b2 = optimizer_state[i]
+            layer.weights_state1 = optional_address(w1)
+            layer.weights_state2 = optional_address(w2)
+            layer.bias_state1 = optional_address(b1)
+            layer.bias_state2 = optional_address(b2)
+            layer.grad_weights = address(self.grad_weight_arrays[i])
+            layer.grad_bias = address(self.grad_bias_arrays[i])
+            layer.out = self._new_buffer((batch_size, layer.n_out), dtype)
+            layer.delta = self._new_buffer((batch_size, layer.n_out), dtype) if hidden else NULL
+            layer.mask = <unsigned char*> (
+                self._new_buffer((batch_size, layer.n_out), np.uint8)
+                if hidden and layer.keep < 1 else NULL)
+        self.batch_x = self._new_buffer((batch_size, self.n_features), dtype)
+        self.batch_y = self._new_buffer((batch_size, self.n_outputs), dtype)
+        self.batch_weight = self._new_buffer((batch_size,), dtype)
+        self.input_mask = <unsigned char*> (
+            self._new_buffer((batch_size, self.n_features), np.uint8) if input_keep < 1 else NULL)
+        self.column_norms = <double*> malloc(widest * sizeof(double))
+        if self.column_norms == NULL:
+            raise MemoryError()
+        self.order = np.empty(0, dtype=np.int64)
+
+    def __dealloc__(self):
+        free(self.layers)
+        free(self.column_norms)
+
+    cdef void* _new_buffer(self, shape, dtype) except NULL:
+        array = np.zeros(shape, dtype=dtype)
+        self.buffers.append(array)
+        return address(array)
+
+    @property
+    def gradients(self):
+        """Gradients of the last batch, ``(grad_weights, grad_biases)``, as lists of copies."""
+        return ([g.copy() for g in self.grad_weight_arrays],
+                [g.copy() for g in self.grad_bias_arrays])
+
+    def train_epoch(self, X, Y, sample_weight, double learning_rate, bint shuffle,
+                    uint64_t epoch):
+        """Run one epoch of minibatch training; return the summed batch losses.
+
+        Each batch contributes ``(sum_i w_i loss_i + alpha / 2 ||W||^2) / S * n_batch`` as in
+        scikit-learn, so dividing by ``n_samples`` gives its ``loss_``.
+        """
+        cdef int64_t n_samples = X.shape[0]
+        if self.order.shape[0] != n_samples:
+            self.order = np.empty(n_samples, dtype=np.int64)
+        cdef int64_t[::1] order = self.order
+        cdef const float[:, ::1] x32, y32
+        cdef const double[:, ::1] x64, y64
+        cdef const float[::1] w32
+        cdef const double[::1] w64
+        cdef double total
+        if self.single_precision:
+            x32 = X
+            y32 = Y
+            w32 = sample_weight if sample_weight is not None else None
+            with nogil:
+                total = _train_epoch(self, &x32[0, 0], &y32[0, 0],
+                                     &w32[0] if w32 is not None else NULL,
+                                     n_samples, &order[0], learning_rate, shuffle, epoch)
+        else:
+            x64 = X
+            y64 = Y
+            w64 = sample_weight if sample_weight is not None else None
+            with nogil:
+                total = _train_epoch(self, &x64[0, 0], &y64[0, 0],
+                                     &w64[0] if w64 is not None else NULL,
+                                     n_samples, &order[0], learning_rate, shuffle, epoch)
+        return total
+
+    def loss_gradient(self, X, Y, sample_weight, bint training=True):
+        """Loss and gradients of the whole of ``X`` as one batch; parameters stay as they are.
+
+        With ``training``, dropout masks and input noise are drawn for the current ``step``
+        (so repeated calls see the same masks); without, the network is deterministic.
+        Returns the batch loss; the gradients are then in ``gradients``.
+        """
+        cdef int64_t n_rows = X.shape[0]
+        cdef const float[:, ::1] x32, y32
+        cdef const double[:, ::1] x64, y64
+        cdef const float[::1] w32
+        cdef const double[::1] w64
+        cdef double weight_sum, total
+        if self.single_precision:
+            x32 = X
+            y32 = Y
+            w32 = sample_weight if sample_weight is not None else None
+            with nogil:
+                total = _batch_step(self, &x32[0, 0], &y32[0, 0],
+                                    &w32[0] if w32 is not None else NULL,
+                                    <int> n_rows, 0.0, training, False, &weight_sum)
+        else:
+            x64 = X
+            y64 = Y
+            w64 = sample_weight if sample_weight is not None else None
+            with nogil:
+                total = _batch_step(self, &x64[0, 0], &y64[0, 0],
+                                    &w64[0] if w64 is not None else NULL,
+                                    <int> n_rows, 0.0, training, False, &weight_sum)
+        return total / weight_sum
+
+    def predict(self, X, out):
+        """out := the network's output for ``X`` (dropout off), computed in chunks of rows."""
+        cdef int64_t n_samples = X.shape[0]
+        cdef int chunk_rows = <int> min(n_samples, 256)
+        cdef int widest = max([self.layers[l].n_out for l in range(self.n_layers)])
+        buffers = np.empty((2, chunk_rows * widest), dtype=out.dtype)
+        cdef const float[:, ::1] x32
+        cdef const double[:, ::1] x64
+        cdef float[:, ::1] b32, o32
+        cdef double[:, ::1] b64, o64
+        if self.single_precision:
+            x32, b32, o32 = X, buffers, out
+            with nogil:
+                _predict(self, &x32[0, 0], n_samples, chunk_rows, &b32[0, 0], &b32[1, 0], &o32[0, 0])
+        else:
+            x64, b64, o64 = X, buffers, out
+            with nogil:
+                _predict(self, &x64[0, 0], n_samples, chunk_rows, &b64[0, 0], &b64[1, 0], &o64[0, 0])
+        return out
+
+
+cdef double _train_epoch(Engine self, const floating* X, const floating* Y,
+                         const floating* sample_weight, int64_t n_samples, int64_t* order,
+                         double learning_rate, bint shuffle, uint64_t epoch) noexcept nogil:
+    cdef int64_t start, i, row
+    cdef int n_rows
+    cdef int n_features = self.n_features
+    cdef int n_outputs = self.n_outputs
+    cdef floating* batch_x = <floating*> self.batch_x
+    cdef floating* batch_y = <floating*> self.batch_y
+    cdef floating* batch_weight = <floating*> self.batch_weight
+    cdef double weight_sum, batch_loss, total = 0.0
+    if shuffle:
+        shuffle_indices(order, n_samples, stream_key(self.seed, SHUFFLE_STREAM, epoch, 0))
+    else:
+        for i in range(n_samples):
+            order[i] = i
+    start = 0
+    while start < n_samples:
+        n_rows = <int> min(<int64_t> self.batch_size, n_samples - start)
+        for i in range(n_rows):
+            row = order[start + i]
+            memcpy(batch_x + i * n_features, X + row * n_features, n_features * sizeof(floating))
+            memcpy(batch_y + i * n_outputs, Y + row * n_outputs, n_outputs * sizeof(floating))
+            if sample_weight != NULL:
+                batch_weight[i] = sample_weight[row]
+        batch_loss = _batch_step(self, batch_x, batch_y,
+                                 batch_weight if sample_weight != NULL else NULL,
+                                 n_rows, learning_rate, True, True, &weight_sum)
+        total += batch_loss / weight_sum * n_rows
+        start += n_rows
+    return total
+
+
+cdef double _batch_step(Engine self, const floating* x, const floating* y,
+                        const floating* sample_weight, int n_rows, double learning_rate,
+                        bint training, bint update, double* weight_sum) noexcept nogil:
+    """Forward, loss and backward on one batch, then (with `update`) one optimizer step.
+
+    Returns ``sum_i w_i loss_i + alpha / 2 ||W||^2`` and sets ``weight_sum`` to ``S``.
+    With `training`, input noise and dropout are applied (this may modify ``x`` in place:
+    it must then be the engine's batch buffer).
+    """
+    cdef int i, l
+    cdef DenseLayer* layer
+    cdef DenseLayer* previous
+    cdef const floating* layer_input
+    cdef floating* delta
+    cdef floating* batch_x
+    cdef double total_weight, data_loss, squares = 0.0
+    cdef double input_scale
+    cdef uint64_t key, threshold
+    cdef StepRule rule = self.rule
+    cdef int64_t size
+
+    if sample_weight == NULL:
+        total_weight = n_rows
+    else:
+        total_weight = 0.0
+        for i in range(n_rows):
+            total_weight += sample_weight[i]
+    weight_sum[0] = total_weight
+
+    # Input noise, then input dropout, on the batch buffer.
+    if training and (self.input_noise > 0 or self.input_keep < 1):
+        size = <int64_t> n_rows * self.n_features
+        if x != <floating*> self.batch_x:
+            memcpy(self.batch_x, x, size * sizeof(floating))
+            x = <floating*> self.batch_x
+        batch_x = <floating*> self.batch_x
+        if self.input_noise > 0:
+            key = stream_key(self.seed, INPUT_NOISE_STREAM, <uint64_t> self.step, 0)
+            for i in range(size):
+                batch_x[i] = <floating> (batch_x[i] + self.input_noise * standard_normal(key, i))
+        if self.input_keep < 1:
+            fill_keep_mask(self.input_mask, size,
+                           stream_key(self.seed, DROPOUT_STREAM, <uint64_t> self.step, 0),
+                           0, keep_threshold(self.input_keep))
+            input_scale = 1.0 / self.input_keep if self.inverted_dropout else 1.0
+            for i in range(size):
+                batch_x[i] = <floating> (batch_x[i] * (input_scale if self.input_mask[i] else 0.0))
+
+    # Forward. Vanilla input dropout scales the inputs by their keep rate outside training.
+    input_scale = 1.0 if training or self.inverted_dropout else self.input_keep
+    layer_input = x
+    for l in range(self.n_layers):
+        layer = &self.layers[l]
+        gemm(False, False, n_rows, layer.n_out, layer.n_in,
+             <floating> (input_scale if l == 0 else 1.0),
+             layer_input, layer.n_in, <floating*> layer.weights, layer.n_out,
+             <floating> 0.0, <floating*> layer.out, layer.n_out)
+        if l < self.n_layers - 1:
+            bias_activation_dropout(
+                <floating*> layer.out, <floating*> layer.bias, n_rows, layer.n_out,
+                layer.activation, layer.mask if training else NULL, keep_threshold(layer.keep),
+                stream_key(self.seed, DROPOUT_STREAM, <uint64_t> self.step, l + 1),
+                <floating> _dropout_scale(self, layer, training))
+            layer_input = <floating*> layer.out
+
+    layer = &self.layers[self.n_layers - 1]
+    data_loss = loss_gradient(<floating*> layer.out, <floating*> layer.bias, y, sample_weight,
+                              n_rows, layer.n_out, self.loss, self.label_smoothing,
+                              1.0 / total_weight, <floating*> layer.grad_bias)
+
+    # Backward, updating each layer as soon as its weights have served the backward pass.
+    if update:
+        rule.learning_rate = learning_rate
+        if rule.optimizer == ADAM:
+            rule.learning_rate *= (sqrt(1 - pow(rule.beta2, <double> (self.step + 1)))
+                                   / (1 - pow(rule.beta1, <double> (self.step + 1))))
+        rule.l2 = self.alpha / total_weight
+        rule.decay_factor = 1 - learning_rate * self.weight_decay
+        rule.l1_threshold = learning_rate * self.l1
+    for l in range(self.n_layers - 1, -1, -1):
+        layer = &self.layers[l]
+        delta = <floating*> (layer.out if l == self.n_layers - 1 else layer.delta)
+        layer_input = x if l == 0 else <floating*> self.layers[l - 1].out
+        gemm(True, False, layer.n_in, layer.n_out, n_rows, <floating> 1.0,
+             layer_input, layer.n_in, delta, layer.n_out,
+             <floating> 0.0, <floating*> layer.grad_weights, layer.n_out)
+        if l > 0:
+            previous = &self.layers[l - 1]
+            gemm(False, True, n_rows, layer.n_in, layer.n_out, <floating> 1.0,
+                 delta, layer.n_out, <floating*> layer.weights, layer.n_out,
+                 <floating> 0.0, <floating*> previous.delta, layer.n_in)
+            activation_backward(
+                <floating*> previous.delta, <floating*> previous.out,
+                <floating*> previous.grad_bias, n_rows, previous.n_out,
+                previous.activation, previous.mask if training else NULL,
+                <floating> _dropout_scale(self, previous, training))
+        if update:
+            if self.alpha > 0:
+                squares += sum_of_squares(<floating*> layer.weights,
+                                          <int64_t> layer.n_in * layer.n_out)
+            update_parameters(
+                <floating*> layer.weights, <floating*> layer.grad_weights,
+                <floating*> layer.weights_state1, <floating*> layer.weights_state2,
+                <int64_t> layer.n_in * layer.n_out, &rule, True)
+            update_parameters(
+                <floating*> layer.bias, <floating*> layer.grad_bias,
+                <floating*> layer.bias_state1, <floating*> layer.bias_state2,
+                layer.n_out, &rule, False)
+            if self.max_norm > 0:
+                clip_column_norms(<floating*> layer.weights, layer.n_in, layer.n_out,
+                                  self.max_norm, self.column_norms)
+        elif self.alpha > 0:
+            squares += _add_l2_gradient(<floating*> layer.grad_weights, <floating*> layer.weights,
+                                        <int64_t> layer.n_in * layer.n_out, self.alpha / total_weight)
+    if update:
+        self.step += 1
+    return data_loss + 0.5 * self.alpha * squares
+
+
+cdef inline double _dropout_scale(Engine self, DenseLayer* layer, bint training) noexcept nogil:
+    """Factor on a layer's output: 1/keep on kept units while training (inverted dropout),
+    keep on every unit outside training (vanilla dropout), 1 otherwise."""
+    if layer.mask == NULL:
+        return 1.0
+    if training:
+        return 1.0 / layer.keep if self.inverted_dropout else 1.0
+    return 1.0 if self.inverted_dropout else layer.keep
+
+
+cdef double _add_l2_gradient(floating* grad, const floating* weights, int64_t size,
+                             double l2) noexcept nogil:
+    """grad += l2 * W; return sum(W**2)."""
+    cdef int64_t i
+    cdef double total = 0.0
+    for i in range(size):
+        total += <double> weights[i] * weights[i]
+        grad[i] = <floating> (grad[i] + l2 * weights[i])
+    return total
+
+
+cdef void _predict(Engine self, const floating* X, int64_t n_samples, int chunk_rows,
+                   floating* buffer_a, floating* buffer_b, floating* out) noexcept nogil:
+    """out := the network's output for X, chunk by chunk, with two ping-pong buffers."""
+    cdef int64_t start = 0
+    cdef int n_rows, l
+    cdef DenseLayer* layer
+    cdef const floating* layer_input
+    cdef floating* layer_out
+    cdef floating* spare
+    cdef double input_scale = 1.0 if self.inverted_dropout else self.input_keep
+    while start < n_samples:
+        n_rows = <int> min(<int64_t> chunk_rows, n_samples - start)
+        layer_input = X + start * self.n_features
+        layer_out = buffer_a
+        spare = buffer_b
+        for l in range(self.n_layers):
+            layer = &self.layers[l]
+            if l == self.n_layers - 1:
+                layer_out = out + start * self.n_outputs
+            gemm(False, False, n_rows, layer.n_out, layer.n_in,
+                 <floating> (input_scale if l == 0 else 1.0),
+                 layer_input, layer.n_in, <floating*> layer.weights, layer.n_out,
+                 <floating> 0.0, layer_out, layer.n_out)
+            if l < self.n_layers - 1:
+                bias_activation_dropout(
+                    layer_out, <floating*> layer.bias, n_rows, layer.n_out,
+                    layer.activation, NULL, 0, 0, <floating> _dropout_scale(self, layer, False))
+                layer_input = layer_out
+                layer_out = spare
+                spare = <floating*> layer_input
+        output_activation(layer_out, <floating*> layer.bias, n_rows, self.n_outputs, self.loss)
+        start += n_rows

@@ -1,0 +1,61 @@
+"""Counter-based random streams for masks, noise and shuffling (see _random.pxd).
+
+The ``def`` functions expose the generators to Python so that tests can check their
+distributions against exact expectations.
+"""
+import numpy as np
+
+from libc.stdint cimport int64_t, uint64_t
+
+
+cdef void shuffle_indices(int64_t* indices, int64_t n, uint64_t key) noexcept nogil:
+    """Put 0..n-1 in `indices` and shuffle them (Fisher-Yates, one draw per position)."""
+    cdef int64_t i, j, tmp
+    for i in range(n):
+        indices[i] = i
+    for i in range(n - 1, 0, -1):
+        # The modulo bias is at most n / 2**64.
+        j = <int64_t> (random_bits(key, <uint64_t> i) % <uint64_t> (i + 1))
+        tmp = indices[i]
+        indices[i] = indices[j]
+        indices[j] = tmp
+
+
+def bernoulli_mask(uint64_t seed, uint64_t step, uint64_t layer, Py_ssize_t n_rows,
+                   Py_ssize_t n_cols, double keep):
+    """The dropout keep-mask the engine draws at (seed, step, layer), as booleans.
+
+    Layer 0 is the input; layer l >= 1 is the output of the l-th hidden layer.
+    """
+    cdef uint64_t key = stream_key(seed, DROPOUT_STREAM, step, layer)
+    out = np.empty((n_rows, n_cols), dtype=np.uint8)
+    cdef unsigned char[:, ::1] mask = out
+    cdef Py_ssize_t i
+    if n_rows > 0 and n_cols > 0:
+        with nogil:
+            for i in range(n_rows):
+                fill_keep_mask(&mask[i, 0], n_cols, key, <uint64_t> (i * n_cols),
+                               keep_threshold(keep))
+    return out.view(bool)
+
+
+def normal_noise(uint64_t seed, uint64_t step, Py_ssize_t size):
+    """The standard-normal input-noise draws the engine makes at `step`, flattened."""
+    cdef uint64_t key = stream_key(seed, INPUT_NOISE_STREAM, step, 0)
+    out = np.empty(size, dtype=np.float64)
+    cdef double[::1] values = out
+    cdef Py_ssize_t i
+    with nogil:
+        for i in range(size):
+            values[i] = standard_normal(key, i)
+    return out
+
+
+def permutation(uint64_t seed, uint64_t epoch, int64_t n):
+    """The order in which the engine visits ``n`` samples in `epoch` when shuffling."""
+    out = np.empty(n, dtype=np.int64)
+    cdef int64_t[::1] indices = out
+    if n > 0:
+        with nogil:
+            shuffle_indices(&indices[0], n, stream_key(seed, SHUFFLE_STREAM, epoch, 0))
+    return out
