@@ -8,8 +8,8 @@ and JAX (the whole epoch compiled), whichever of them are installed:
 
 * ReLU hidden layers, each followed by dropout 0.5 (scikit-learn has no
   dropout, so its model skips it); a softmax cross-entropy output;
-* an L2 penalty of 1e-4 on the weights (``peers.py`` explains how it is
-  matched in each library);
+* an L2 penalty on the weights, ``alpha = 1e-4`` in scikit-learn's and
+  fastreg's meaning (``peers.py`` explains how it is matched in each library);
 * SGD with learning rate 0.01 and momentum 0.9, data shuffled every epoch.
 
 The data are synthetic: Gaussian float32 inputs, labels given by the argmax of
@@ -24,11 +24,19 @@ C         60000 x 784       512, 512                 128
 D         60000 x 784       1024, 1024               256
 ========  ================  =======================  ==========
 
-Every peer first trains one warm-up epoch (allocation, compilation), then the
-median of several timed epochs is kept.  fastreg's epochs are the
-``history["epoch_time"]`` entries of one multi-epoch ``fit``; the median of
-whole ``fit(epochs=1)`` calls, which include the per-call set-up, is shown
-beside them.
+How it is timed
+---------------
+For each configuration, every peer is built and trains one untimed warm-up
+epoch (allocation, JIT compilation, thread start-up).  Then, round after
+round, each peer trains one more epoch in turn; the median over the rounds is
+kept.  Taking turns spreads the slow spells of a shared machine over all
+peers instead of letting them fall on one.  An epoch is:
+
+* fastreg: one ``fit(epochs=1)`` call, timed by fastreg itself
+  (``history["epoch_time"]``); the wall time of the whole call is kept too;
+* scikit-learn: one ``partial_fit`` call (one pass over the data);
+* PyTorch: a loop over minibatches sliced from one random permutation;
+* JAX: one call of the compiled epoch, waited for with ``block_until_ready``.
 
 How to read the table
 ---------------------
@@ -49,6 +57,7 @@ Usage
     python bench/bench_epoch.py
     python bench/bench_epoch.py --configs C,D --peers fastreg,torch --repeats 5
     python bench/bench_epoch.py --json results.json
+    PYTHONPATH=. python bench/bench_epoch.py      # fastreg built in place, not installed
 
 A full run of all configurations and peers takes a few minutes on 2 cores.
 Every library uses all the cores this process may run on.
@@ -61,25 +70,66 @@ import platform
 import statistics
 import sys
 import time
+from dataclasses import dataclass, field
 
 import numpy as np
 
 from peers import PEERS, SEED, Workload, usable_cores
 
 WORKLOADS = {
-    "A": Workload("A", n_samples=4000, n_features=40, hidden=(100, 100), n_classes=10, batch_size=32),
-    "B": Workload("B", n_samples=4000, n_features=40, hidden=(256, 256), n_classes=10, batch_size=128),
-    "C": Workload("C", n_samples=60000, n_features=784, hidden=(512, 512), n_classes=10, batch_size=128),
-    "D": Workload("D", n_samples=60000, n_features=784, hidden=(1024, 1024), n_classes=10, batch_size=256),
+    "A": Workload(
+        "A", n_samples=4000, n_features=40, hidden=(100, 100), n_classes=10, batch_size=32
+    ),
+    "B": Workload(
+        "B", n_samples=4000, n_features=40, hidden=(256, 256), n_classes=10, batch_size=128
+    ),
+    "C": Workload(
+        "C", n_samples=60000, n_features=784, hidden=(512, 512), n_classes=10, batch_size=128
+    ),
+    "D": Workload(
+        "D", n_samples=60000, n_features=784, hidden=(1024, 1024), n_classes=10, batch_size=256
+    ),
 }
 
 # Timed epochs per peer when --repeats is not given: many for the sub-second
 # epochs of A and B, few for the multi-second epochs of C and D.
 DEFAULT_REPEATS = {"A": 7, "B": 7, "C": 3, "D": 3}
 
+# A peer whose slowest timed epoch exceeds its fastest by this factor is
+# reported as unsteady: its median deserves more repeats.
+UNSTEADY_RATIO = 1.5
+
 MATMUL_SIZES = (1024, 2048)
 MATMUL_MIN_REPEATS = 5
 MATMUL_MIN_SECONDS = 1.0
+
+
+@dataclass
+class PeerTimings:
+    """The epochs timed for one peer on one workload, in seconds.
+
+    Attributes
+    ----------
+    epoch_seconds : list of float
+        Duration of each timed epoch.
+    fit_call_seconds : list of float
+        fastreg only (empty otherwise): duration of each whole
+        ``fit(epochs=1)`` call.
+    """
+
+    epoch_seconds: list = field(default_factory=list)
+    fit_call_seconds: list = field(default_factory=list)
+
+    def add(self, epoch_time):
+        """Record one :class:`peers.EpochTime`."""
+        self.epoch_seconds.append(epoch_time.epoch_seconds)
+        if epoch_time.fit_call_seconds is not None:
+            self.fit_call_seconds.append(epoch_time.fit_call_seconds)
+
+    @property
+    def median_epoch_seconds(self):
+        """Median of :attr:`epoch_seconds`."""
+        return statistics.median(self.epoch_seconds)
 
 
 def make_data(workload):
@@ -88,6 +138,7 @@ def make_data(workload):
     Parameters
     ----------
     workload : Workload
+        Gives the shape of ``X`` and the number of classes.
 
     Returns
     -------
@@ -135,7 +186,7 @@ def measure_matmul_gflops(size):
 
 
 def cpu_model():
-    """CPU model name from /proc/cpuinfo, or what the platform module knows."""
+    """Return the CPU model name from /proc/cpuinfo, or what the platform module knows."""
     try:
         with open("/proc/cpuinfo") as cpuinfo:
             for line in cpuinfo:
@@ -174,7 +225,10 @@ def format_table(header, rows):
 
     def line(cells):
         first, *others = cells
-        return "  ".join([first.ljust(widths[0])] + [cell.rjust(width) for cell, width in zip(others, widths[1:])])
+        return "  ".join(
+            [first.ljust(widths[0])]
+            + [cell.rjust(width) for cell, width in zip(others, widths[1:])]
+        )
 
     rule = "  ".join("-" * width for width in widths)
     return "\n".join([line(header), rule, *(line(row) for row in rows)])
@@ -203,18 +257,62 @@ def parse_arguments(argv=None):
         + ", ".join(f"{name}: {count}" for name, count in DEFAULT_REPEATS.items())
         + ")",
     )
-    parser.add_argument("--json", metavar="PATH", help="also write every raw measurement to this JSON file")
+    parser.add_argument(
+        "--json", metavar="PATH", help="also write every raw measurement to this JSON file"
+    )
     arguments = parser.parse_args(argv)
 
     arguments.configs = arguments.configs.split(",")
     arguments.peers = arguments.peers.split(",")
-    for kind, chosen, known in [("configuration", arguments.configs, WORKLOADS), ("peer", arguments.peers, PEERS)]:
+    for kind, chosen, known in [
+        ("configuration", arguments.configs, WORKLOADS),
+        ("peer", arguments.peers, PEERS),
+    ]:
         unknown = [name for name in chosen if name not in known]
         if unknown:
             parser.error(f"unknown {kind}: {', '.join(unknown)} (choose among {', '.join(known)})")
     if arguments.repeats is not None and arguments.repeats < 1:
         parser.error("--repeats must be at least 1")
     return arguments
+
+
+def time_epochs_round_robin(config, peers, X, y, repeats):
+    """Time ``repeats`` epochs of every peer on one configuration.
+
+    Every peer is built and warmed up first; then each round trains one epoch
+    of each peer in turn, so that a slow spell of a shared machine falls on
+    all peers alike rather than on whichever happened to be running.
+    Progress goes to stderr.
+
+    Parameters
+    ----------
+    config : str
+        Name of the configuration in :data:`WORKLOADS`.
+    peers : list of str
+        Names of importable peers, in the order they take turns.
+    X, y : ndarray
+        Training set from :func:`make_data`.
+    repeats : int
+        Number of rounds, i.e. timed epochs per peer.
+
+    Returns
+    -------
+    dict
+        :class:`PeerTimings` by peer name.
+    """
+    train_epoch = {}
+    for name in peers:
+        print(f"[{config}] {name}: building and warming up", file=sys.stderr, flush=True)
+        train_epoch[name] = PEERS[name].prepare(WORKLOADS[config], X, y)
+    timings = {name: PeerTimings() for name in peers}
+    for round_number in range(1, repeats + 1):
+        for name in peers:
+            timings[name].add(train_epoch[name]())
+        progress = ", ".join(
+            f"{name} {timings[name].epoch_seconds[-1] * 1e3:.1f} ms" for name in peers
+        )
+        print(f"[{config}] round {round_number}/{repeats}: {progress}", file=sys.stderr, flush=True)
+    return timings
 
 
 def render_table(configs, peers, results, matmul_peak):
@@ -227,7 +325,7 @@ def render_table(configs, peers, results, matmul_peak):
     peers : list of str
         Available peers, in column order.
     results : dict
-        ``results[config][peer]`` is a :class:`peers.Timing`.
+        ``results[config][peer]`` is a :class:`PeerTimings`.
     matmul_peak : float
         Best numpy matmul rate, GFLOP/s.
 
@@ -261,23 +359,50 @@ def render_table(configs, peers, results, matmul_peak):
             gflops = workload.flop_per_epoch / fastreg.median_epoch_seconds / 1e9
             row += [f"{gflops:.1f}", f"{100 * gflops / matmul_peak:.0f}%"]
             row += [
-                f"{timings[name].median_epoch_seconds / fastreg.median_epoch_seconds:.2f}" for name in others
+                f"{timings[name].median_epoch_seconds / fastreg.median_epoch_seconds:.2f}"
+                for name in others
             ]
         rows.append(row)
 
     lines = [format_table(header, rows)]
     if has_fastreg:
-        lines.append(
-            "fastreg ms: median of history['epoch_time']; fit(1) ms: median of whole fit(epochs=1) calls; "
-            "GFLOP/s and % matmul: fastreg's rate and its share of the numpy matmul peak; "
-            "x <peer>: peer ms / fastreg ms (above 1: fastreg is faster)."
-        )
+        lines += [
+            "fastreg ms: median of history['epoch_time']",
+            "fit(1) ms: median of whole fastreg fit(epochs=1) calls",
+            "GFLOP/s, % matmul: fastreg's rate and its share of the numpy matmul peak",
+            "x <peer>: peer ms / fastreg ms (above 1: fastreg is faster)",
+        ]
     return "\n".join(lines)
 
 
-def write_json(path, versions, unavailable, matmul, results):
-    """Write the run's environment and every raw measurement to ``path``."""
+def unsteady_timings(results, ratio=UNSTEADY_RATIO):
+    """List the peers whose slowest timed epoch exceeds ``ratio`` times their fastest.
+
+    Parameters
+    ----------
+    results : dict
+        ``results[config][peer]`` is a :class:`PeerTimings`.
+    ratio : float
+        Slowest-to-fastest epoch ratio above which a peer is listed.
+
+    Returns
+    -------
+    list of str
+        One ``"<config> <peer> <fastest>-<slowest> ms"`` entry per such peer.
+    """
+    return [
+        f"{config} {name} {min(timing.epoch_seconds) * 1e3:.0f}"
+        f"-{max(timing.epoch_seconds) * 1e3:.0f} ms"
+        for config, peer_timings in results.items()
+        for name, timing in peer_timings.items()
+        if max(timing.epoch_seconds) > ratio * min(timing.epoch_seconds)
+    ]
+
+
+def write_json(path, arguments, versions, unavailable, matmul, results):
+    """Write the run's settings, environment and every raw measurement to ``path``."""
     document = {
+        "arguments": vars(arguments),
         "machine": {
             "cpu": cpu_model(),
             "usable_cores": usable_cores(),
@@ -300,8 +425,10 @@ def write_json(path, versions, unavailable, matmul, results):
                     name: {
                         "epoch_seconds": timing.epoch_seconds,
                         "median_epoch_seconds": timing.median_epoch_seconds,
-                        "gflops": WORKLOADS[config].flop_per_epoch / timing.median_epoch_seconds / 1e9,
-                        **({"fit_call_seconds": timing.fit_call_seconds} if timing.fit_call_seconds else {}),
+                        "gflops": WORKLOADS[config].flop_per_epoch
+                        / timing.median_epoch_seconds
+                        / 1e9,
+                        "fit_call_seconds": timing.fit_call_seconds,
                     }
                     for name, timing in peer_timings.items()
                 },
@@ -314,7 +441,13 @@ def write_json(path, versions, unavailable, matmul, results):
 
 
 def main(argv=None):
-    """Run the benchmark and print its header, progress (to stderr) and table."""
+    """Run the benchmark and print its header, progress (to stderr) and table.
+
+    Returns
+    -------
+    int
+        Exit status: 1 when none of the requested peers can be imported.
+    """
     arguments = parse_arguments(argv)
 
     versions, unavailable = {}, {}
@@ -325,15 +458,24 @@ def main(argv=None):
         else:
             unavailable[name] = error
     available = [name for name in arguments.peers if name in versions]
+    if not available:
+        for name, error in unavailable.items():
+            print(
+                f"{name}: not importable ({error}); to include it: {PEERS[name].install_hint}",
+                file=sys.stderr,
+            )
+        print("None of the requested peers can be imported.", file=sys.stderr)
+        return 1
 
     print("One training epoch of a dropout MLP classifier, float32, CPU")
-    print(f"CPU: {cpu_model()}, {usable_cores()} usable cores; Python {platform.python_version()}, numpy {np.__version__}")
+    print(f"CPU: {cpu_model()}, {usable_cores()} usable cores")
+    print(f"Python {platform.python_version()}, numpy {np.__version__}")
     print("Peers: " + (", ".join(f"{name} {versions[name]}" for name in available) or "none"))
     for name, error in unavailable.items():
         print(f"{name}: not importable ({error}); to include it: {PEERS[name].install_hint}")
     pools = thread_pools()
     if pools is None:
-        print("Thread pools: unknown (pip install threadpoolctl to list the BLAS and OpenMP libraries)")
+        print("Thread pools: unknown (pip install threadpoolctl to list BLAS and OpenMP libraries)")
     else:
         print("Thread pools:")
         for pool in pools:
@@ -352,23 +494,25 @@ def main(argv=None):
         workload = WORKLOADS[config]
         repeats = arguments.repeats or DEFAULT_REPEATS[config]
         X, y = make_data(workload)
-        results[config] = {}
-        for name in available:
-            print(f"[{config}] {name}: {repeats} timed epochs ...", end=" ", file=sys.stderr, flush=True)
-            timing = PEERS[name].time_epochs(workload, X, y, repeats)
-            results[config][name] = timing
-            print(f"{timing.median_epoch_seconds * 1e3:.1f} ms/epoch", file=sys.stderr, flush=True)
+        results[config] = time_epochs_round_robin(config, available, X, y, repeats)
         del X, y
 
     print(render_table(arguments.configs, available, results, matmul_peak))
     notes = [f"{name}: {PEERS[name].model_note}" for name in available if PEERS[name].model_note]
     if notes:
         print("Model differences: " + "; ".join(notes))
+    unsteady = unsteady_timings(results)
+    if unsteady:
+        print(
+            f"Unsteady (slowest epoch > {UNSTEADY_RATIO} x fastest; more --repeats "
+            "or a quieter machine would help): " + "; ".join(unsteady)
+        )
 
     if arguments.json:
-        write_json(arguments.json, versions, unavailable, matmul, results)
+        write_json(arguments.json, arguments, versions, unavailable, matmul, results)
         print(f"Raw measurements written to {arguments.json}")
+    return 0
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(main())

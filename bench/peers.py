@@ -1,43 +1,45 @@
 """Epoch timers for fastreg and the libraries it is compared with.
 
 Every library trains the same model on the same data (see :class:`Workload`
-and the recipe constants below) and reports the wall time of individual
-training epochs, measured after a warm-up epoch that absorbs one-off costs
-(memory allocation, JIT compilation, thread-pool start-up).
-
-Each peer is described by a :class:`Peer`: the module it needs, how to install
-it, what (if anything) differs in its model, and a function that returns the
-timed epochs.  The libraries are imported lazily, inside the timing
-functions, so that a missing optional library only removes its column.
+and the recipe constants below).  Each peer is described by a :class:`Peer`:
+the module it needs, how to install it, what (if anything) differs in its
+model, and a ``prepare`` function.  ``prepare(workload, X, y)`` builds the
+model, trains a warm-up epoch that absorbs one-off costs (memory allocation,
+JIT compilation, thread-pool start-up) and returns a function that trains one
+more epoch each time it is called and returns its :class:`EpochTime`.  The
+libraries are imported lazily, inside ``prepare``, so that a missing optional
+library only removes its column.
 
 How the L2 penalty is matched
 -----------------------------
-The penalty is ``L2_PENALTY / 2 * sum(||W||^2)`` over the weight matrices (not
-the biases), added to the mean minibatch loss, so its gradient is
-``L2_PENALTY * W``:
+``L2_ALPHA`` has scikit-learn's meaning, which fastreg's ``L2(alpha)`` shares:
+the mean loss of a minibatch of S samples gains
+``alpha / (2 S) * sum(||W||^2)`` over the weight matrices (not the biases),
+so the gradient of each weight matrix gains ``alpha * W / S``.
 
-* PyTorch: ``SGD(weight_decay=L2_PENALTY)`` on the weights only (a second
-  parameter group holds the biases without decay).  For plain SGD with
-  momentum, weight decay is exactly this L2 gradient.
-* JAX: the penalty term is added to the loss.
-* scikit-learn divides its ``alpha`` penalty by the minibatch size, so
-  ``alpha = L2_PENALTY * batch_size`` gives the same gradient.
+* scikit-learn: ``MLPClassifier(alpha=L2_ALPHA)``.
+* fastreg: ``L2(L2_ALPHA)``.
+* PyTorch: ``SGD(weight_decay=L2_ALPHA / batch_size)`` on the weights only (a
+  second parameter group holds the biases without decay).  For SGD with
+  momentum, weight decay adds exactly this gradient; only the smaller last
+  minibatch of an epoch gets slightly less than ``alpha / S``.
+* JAX: the penalty term, with the minibatch's own S, is added to the loss.
 """
 
 import importlib
 import math
 import os
-import statistics
 import time
 from dataclasses import dataclass
-from typing import Callable, Optional
+from collections.abc import Callable
+from typing import NamedTuple
 
 import numpy as np
 
 # The training recipe shared by every peer.
 LEARNING_RATE = 0.01
 MOMENTUM = 0.9
-L2_PENALTY = 1e-4
+L2_ALPHA = 1e-4
 DROPOUT_RATE = 0.5
 SEED = 0
 WARMUP_EPOCHS = 1
@@ -90,26 +92,20 @@ class Workload:
         return "-".join(str(width) for width in self.layer_sizes)
 
 
-@dataclass
-class Timing:
-    """Wall times measured for one peer on one workload, in seconds.
+class EpochTime(NamedTuple):
+    """Wall time of one training epoch, in seconds.
 
     Attributes
     ----------
-    epoch_seconds : list of float
-        Duration of each timed epoch.
-    fit_call_seconds : list of float or None
-        fastreg only: duration of whole ``fit(epochs=1)`` calls, which add the
-        per-call overhead (input checks, set-up) to the epoch itself.
+    epoch_seconds : float
+        The epoch itself.
+    fit_call_seconds : float or None
+        fastreg only: the whole ``fit(epochs=1)`` call that trained the epoch,
+        per-call overhead (input checks, set-up) included.
     """
 
-    epoch_seconds: list
-    fit_call_seconds: Optional[list] = None
-
-    @property
-    def median_epoch_seconds(self):
-        """Median of :attr:`epoch_seconds`."""
-        return statistics.median(self.epoch_seconds)
+    epoch_seconds: float
+    fit_call_seconds: float | None = None
 
 
 @dataclass(frozen=True)
@@ -126,15 +122,17 @@ class Peer:
         What to tell the user when the module is missing.
     model_note : str
         How its model differs from the shared recipe ("" when it does not).
-    time_epochs : callable
-        ``time_epochs(workload, X, y, repeats) -> Timing``.
+    prepare : callable
+        ``prepare(workload, X, y)`` builds and warms up the model and returns
+        a function that trains one epoch per call and returns its
+        :class:`EpochTime`.
     """
 
     name: str
     module: str
     install_hint: str
     model_note: str
-    time_epochs: Callable[[Workload, np.ndarray, np.ndarray, int], Timing]
+    prepare: Callable[[Workload, np.ndarray, np.ndarray], Callable[[], EpochTime]]
 
     def probe(self):
         """Try to import the peer's module.
@@ -154,26 +152,29 @@ class Peer:
 
 
 def usable_cores():
-    """Number of CPU cores this process may run on."""
+    """Return the number of CPU cores this process may run on."""
     if hasattr(os, "sched_getaffinity"):
         return len(os.sched_getaffinity(0))
     return os.cpu_count() or 1
 
 
-def _wall_seconds(function):
-    """Run ``function()`` once and return its wall time in seconds."""
-    start = time.perf_counter()
-    function()
-    return time.perf_counter() - start
+def _timed(train_epoch):
+    """Wrap ``train_epoch()`` so that each call returns its wall time as an :class:`EpochTime`."""
+
+    def timed_epoch():
+        start = time.perf_counter()
+        train_epoch()
+        return EpochTime(time.perf_counter() - start)
+
+    return timed_epoch
 
 
-def time_fastreg(workload, X, y, repeats):
-    """Time fastreg epochs as reported by ``fit``'s own history.
+def prepare_fastreg(workload, X, y):
+    """Build a fastreg network; each epoch is one ``fit(epochs=1)`` call.
 
-    After a warm-up ``fit``, one ``fit(epochs=repeats)`` call gives the
-    per-epoch times of ``history["epoch_time"]``; ``repeats`` further
-    ``fit(epochs=1)`` calls give the cost of a whole call.  ``fit`` continues
-    from the current weights, so every call trains the same network on.
+    The epoch time is the one fastreg reports in ``history["epoch_time"]``;
+    the wall time of the whole call is kept beside it.  ``fit`` continues
+    from the current weights, so successive calls train the same network on.
     """
     import fastreg
 
@@ -182,26 +183,28 @@ def time_fastreg(workload, X, y, repeats):
         + [fastreg.Dense(workload.n_classes)],
         loss="softmax_cross_entropy",
         optimizer=fastreg.SGD(learning_rate=LEARNING_RATE, momentum=MOMENTUM),
-        regularizers=[fastreg.L2(L2_PENALTY)],
+        regularizers=[fastreg.L2(L2_ALPHA)],
         dtype="float32",
         random_state=SEED,
     )
 
-    def fit(epochs):
-        return network.fit(X, y, epochs=epochs, batch_size=workload.batch_size)
+    def fit_one_epoch():
+        start = time.perf_counter()
+        history = network.fit(X, y, epochs=1, batch_size=workload.batch_size)
+        fit_call_seconds = time.perf_counter() - start
+        if len(history["epoch_time"]) != 1:
+            raise RuntimeError(
+                f"fastreg reported {len(history['epoch_time'])} epoch times for one epoch"
+            )
+        return EpochTime(float(history["epoch_time"][0]), fit_call_seconds)
 
-    fit(WARMUP_EPOCHS)
-    epoch_seconds = [float(seconds) for seconds in fit(repeats)["epoch_time"]]
-    if len(epoch_seconds) != repeats:
-        raise RuntimeError(
-            f"fastreg reported {len(epoch_seconds)} epoch times for a {repeats}-epoch fit"
-        )
-    fit_call_seconds = [_wall_seconds(lambda: fit(1)) for _ in range(repeats)]
-    return Timing(epoch_seconds, fit_call_seconds)
+    for _ in range(WARMUP_EPOCHS):
+        fit_one_epoch()
+    return fit_one_epoch
 
 
-def time_sklearn(workload, X, y, repeats):
-    """Time scikit-learn ``MLPClassifier.partial_fit`` calls, one epoch each.
+def prepare_sklearn(workload, X, y):
+    """Build a scikit-learn ``MLPClassifier``; each epoch is one ``partial_fit`` call.
 
     ``partial_fit`` makes exactly one shuffled pass over the data and emits no
     ConvergenceWarning.  With float32 input the weights stay float32; this
@@ -215,7 +218,7 @@ def time_sklearn(workload, X, y, repeats):
         learning_rate_init=LEARNING_RATE,
         momentum=MOMENTUM,
         nesterovs_momentum=False,
-        alpha=L2_PENALTY * workload.batch_size,
+        alpha=L2_ALPHA,
         batch_size=workload.batch_size,
         max_iter=1,
         shuffle=True,
@@ -226,11 +229,11 @@ def time_sklearn(workload, X, y, repeats):
         classifier.partial_fit(X, y, classes=classes)
     if classifier.coefs_[0].dtype != np.float32:
         raise RuntimeError(f"scikit-learn trains in {classifier.coefs_[0].dtype}, not float32")
-    return Timing([_wall_seconds(lambda: classifier.partial_fit(X, y)) for _ in range(repeats)])
+    return _timed(lambda: classifier.partial_fit(X, y))
 
 
-def time_torch(workload, X, y, repeats):
-    """Time an eager PyTorch epoch: a shuffled index loop over in-memory tensors.
+def prepare_torch(workload, X, y):
+    """Build an eager PyTorch model; an epoch is a shuffled index loop over in-memory tensors.
 
     No DataLoader: each minibatch is gathered from the full tensors with a
     slice of a fresh random permutation, the fastest idiomatic eager loop.
@@ -250,8 +253,12 @@ def time_torch(workload, X, y, repeats):
 
     weights = [param for name, param in model.named_parameters() if name.endswith("weight")]
     biases = [param for name, param in model.named_parameters() if name.endswith("bias")]
+    weight_decay = L2_ALPHA / workload.batch_size
     optimizer = torch.optim.SGD(
-        [{"params": weights, "weight_decay": L2_PENALTY}, {"params": biases, "weight_decay": 0.0}],
+        [
+            {"params": weights, "weight_decay": weight_decay},
+            {"params": biases, "weight_decay": 0.0},
+        ],
         lr=LEARNING_RATE,
         momentum=MOMENTUM,
     )
@@ -271,17 +278,18 @@ def time_torch(workload, X, y, repeats):
 
     for _ in range(WARMUP_EPOCHS):
         train_epoch()
-    return Timing([_wall_seconds(train_epoch) for _ in range(repeats)])
+    return _timed(train_epoch)
 
 
-def time_jax(workload, X, y, repeats):
-    """Time a JAX epoch compiled whole: ``jax.lax.scan`` over the minibatches.
+def prepare_jax(workload, X, y):
+    """Build a JAX model whose epoch is compiled whole: ``jax.lax.scan`` over the minibatches.
 
     The jitted epoch draws a permutation, gathers each minibatch from the
     device-resident data inside the scan, applies dropout with one key per
     step and updates with SGD momentum written by hand.  When the batch size
     does not divide the sample count, the smaller last minibatch is one more
     step after the scan, so every sample is seen, as in the other peers.
+    The timed call waits for the result with ``block_until_ready``.
     """
     import jax
     import jax.numpy as jnp
@@ -311,13 +319,16 @@ def time_jax(workload, X, y, repeats):
         weight, bias = parameters[-1]
         log_probabilities = jax.nn.log_softmax(activations @ weight + bias)
         cross_entropy = -jnp.mean(jnp.take_along_axis(log_probabilities, labels[:, None], axis=1))
-        penalty = 0.5 * L2_PENALTY * sum(jnp.sum(weight * weight) for weight, _ in parameters)
+        squared_weights = sum(jnp.sum(layer_weight**2) for layer_weight, _ in parameters)
+        penalty = 0.5 * L2_ALPHA / inputs.shape[0] * squared_weights
         return cross_entropy + penalty
 
     gradient = jax.grad(loss)
+    seed_key = jax.random.PRNGKey(SEED)
 
     @jax.jit
-    def train_epoch(parameters, velocities, inputs, labels, epoch_key):
+    def train_epoch(parameters, velocities, inputs, labels, epoch_index):
+        epoch_key = jax.random.fold_in(seed_key, epoch_index)
         permutation_key, dropout_key = jax.random.split(epoch_key)
         order = jax.random.permutation(permutation_key, workload.n_samples)
         step_keys = jax.random.split(dropout_key, n_steps)
@@ -338,32 +349,54 @@ def time_jax(workload, X, y, repeats):
             state, _ = sgd_step(state, (order[n_full_batches * batch_size :], step_keys[-1]))
         return state
 
-    base_key = jax.random.PRNGKey(SEED)
-    parameters = initial_parameters(base_key)
+    parameters = initial_parameters(seed_key)
     velocities = jax.tree.map(jnp.zeros_like, parameters)
     inputs = jax.device_put(X)
     labels = jax.device_put(y.astype(np.int32))
-    epoch_keys = iter(list(jax.random.split(jax.random.fold_in(base_key, 1), WARMUP_EPOCHS + repeats)))
+    epochs_done = 0
 
     def run_epoch():
-        nonlocal parameters, velocities
-        parameters, velocities = train_epoch(parameters, velocities, inputs, labels, next(epoch_keys))
+        nonlocal parameters, velocities, epochs_done
+        epochs_done += 1
+        parameters, velocities = train_epoch(parameters, velocities, inputs, labels, epochs_done)
         jax.block_until_ready(parameters)
 
     for _ in range(WARMUP_EPOCHS):
         run_epoch()
-    return Timing([_wall_seconds(run_epoch) for _ in range(repeats)])
+    return _timed(run_epoch)
 
 
 PEERS = {
-    "fastreg": Peer("fastreg", "fastreg", "build and install fastreg from this repository", "", time_fastreg),
-    "sklearn": Peer(
-        "sklearn",
-        "sklearn",
-        "pip install scikit-learn",
-        "no dropout (MLPClassifier has none)",
-        time_sklearn,
-    ),
-    "torch": Peer("torch", "torch", "install a CPU build of torch", "", time_torch),
-    "jax": Peer("jax", "jax", "pip install jax", "", time_jax),
+    peer.name: peer
+    for peer in [
+        Peer(
+            name="fastreg",
+            module="fastreg",
+            install_hint="pip install . at the repository root, or put the root of an in-place "
+            "build on PYTHONPATH",
+            model_note="",
+            prepare=prepare_fastreg,
+        ),
+        Peer(
+            name="sklearn",
+            module="sklearn",
+            install_hint="pip install scikit-learn",
+            model_note="no dropout (MLPClassifier has none)",
+            prepare=prepare_sklearn,
+        ),
+        Peer(
+            name="torch",
+            module="torch",
+            install_hint="install a CPU build of torch",
+            model_note="",
+            prepare=prepare_torch,
+        ),
+        Peer(
+            name="jax",
+            module="jax",
+            install_hint="pip install jax",
+            model_note="",
+            prepare=prepare_jax,
+        ),
+    ]
 }

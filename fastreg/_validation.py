@@ -9,7 +9,7 @@ FLOAT_DTYPES = {"float32": np.float32, "float64": np.float64}
 def check_dtype(dtype):
     """Normalize a dtype argument to np.float32 or np.float64."""
     try:
-        name = np.dtype(dtype).name
+        name = None if dtype is None else np.dtype(dtype).name
     except TypeError:
         name = None
     if name not in FLOAT_DTYPES:
@@ -43,7 +43,10 @@ def check_matrix(array, name, dtype, *, n_columns=None):
         raise ValueError(
             f"{name} has {array.shape[1]} columns; the network expects {n_columns}."
         )
-    array = np.ascontiguousarray(array, dtype=dtype)
+    if not all_finite(array):
+        raise ValueError(f"{name} contains NaN or infinity.")
+    with np.errstate(over="ignore"):
+        array = np.ascontiguousarray(array, dtype=dtype)
     if not all_finite(array):
         raise ValueError(f"{name} contains NaN or infinity (after conversion to {array.dtype}).")
     return array

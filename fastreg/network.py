@@ -28,6 +28,10 @@ LOSSES = {
 DROPOUT_MODES = ("inverted", "vanilla")
 
 
+class NotFittedError(ValueError, AttributeError):
+    """The network has no weights yet (like scikit-learn's NotFittedError)."""
+
+
 class Network:
     """A feed-forward network of dense layers, its loss, optimizer and regularizers.
 
@@ -164,19 +168,29 @@ class Network:
         return self
 
     def set_weights(self, coefs, intercepts):
-        """Copy given weights and biases into the network (shapes must match the layers)."""
+        """Copy given weights and biases into the network; shapes must match the layers.
+
+        Everything is checked before anything is copied: on error the network is unchanged.
+        """
         if self.coefs_ is None:
             self.initialize(np.shape(coefs[0])[0])
         if len(coefs) != len(self.coefs_) or len(intercepts) != len(self.intercepts_):
             raise ValueError(f"Expected {len(self.coefs_)} weight matrices and bias vectors.")
+        checked = []
         for name, given, own in (("coefs", coefs, self.coefs_), ("intercepts", intercepts, self.intercepts_)):
             for i, (new, old) in enumerate(zip(given, own)):
                 new = np.asarray(new)
                 if new.shape != old.shape:
                     raise ValueError(f"{name}[{i}] has shape {new.shape}; expected {old.shape}.")
+                if not (np.issubdtype(new.dtype, np.number) or new.dtype == bool) or np.iscomplexobj(new):
+                    raise TypeError(f"{name}[{i}] must hold real numbers, got dtype {new.dtype}.")
+                with np.errstate(over="ignore"):
+                    new = new.astype(self.dtype)
                 if not all_finite(new):
-                    raise ValueError(f"{name}[{i}] contains NaN or infinity.")
-                np.copyto(old, new, casting="same_kind")
+                    raise ValueError(f"{name}[{i}] contains NaN or infinity (in {self.dtype.__name__}).")
+                checked.append((old, new))
+        for old, new in checked:
+            np.copyto(old, new)
         return self
 
     def reset_optimizer(self):
@@ -223,9 +237,45 @@ class Network:
             batch_size,
         )
 
+    def _check_parameters(self):
+        """Make sure coefs_ and intercepts_ are still arrays the engine may point into.
+
+        They are public lists: a user may have put other arrays in them. Arrays of the right
+        shape and dtype are adopted (the engine is rebuilt around them); anything else is an
+        error, raised before a kernel could read out of bounds.
+        """
+        if self.coefs_ is None:
+            raise NotFittedError("This Network has no weights yet: call fit or initialize first.")
+        widths = [self.n_features_in_] + [layer.units for layer in self.layers]
+        for name, arrays, shapes in (
+            ("coefs_", self.coefs_, list(zip(widths[:-1], widths[1:]))),
+            ("intercepts_", self.intercepts_, [(w,) for w in widths[1:]]),
+        ):
+            if not isinstance(arrays, list) or len(arrays) != len(shapes):
+                raise ValueError(f"{name} must be a list of {len(shapes)} arrays.")
+            for i, (array, shape) in enumerate(zip(arrays, shapes)):
+                if not (
+                    isinstance(array, np.ndarray)
+                    and array.shape == shape
+                    and array.dtype == self.dtype
+                    and array.flags.c_contiguous
+                    and array.flags.writeable
+                ):
+                    raise ValueError(
+                        f"{name}[{i}] must be a writeable C-contiguous {np.dtype(self.dtype).name} "
+                        f"array of shape {shape}; use set_weights to load other values."
+                    )
+        if self._engine is not None:
+            used = self._engine_arrays
+            current = self.coefs_ + self.intercepts_
+            if any(a is not b for a, b in zip(used, current)):
+                self._engine = None
+
     def _engine_for(self, batch_size):
+        self._check_parameters()
         if self._engine is None or self._engine.batch_size != batch_size:
             self._engine = self._make_engine(batch_size)
+            self._engine_arrays = self.coefs_ + self.intercepts_
         self._engine.step = self.steps_
         return self._engine
 
@@ -233,11 +283,15 @@ class Network:
         y = np.asarray(y)
         if y.ndim == 1 and self.loss == "softmax_cross_entropy":
             if not np.issubdtype(y.dtype, np.integer):
-                if not (np.issubdtype(y.dtype, np.floating) and all_finite(y) and np.all(y == np.round(y))):
+                if not np.issubdtype(y.dtype, np.floating) or np.iscomplexobj(y):
                     raise ValueError(
                         "1-D targets of softmax_cross_entropy must be integer class indices, "
                         f"got dtype {y.dtype}."
                     )
+                if not all_finite(y):
+                    raise ValueError("y contains NaN or infinity.")
+                if not np.all(y == np.round(y)):
+                    raise ValueError("1-D targets of softmax_cross_entropy must be integer class indices, got fractional values.")
                 y = y.astype(np.int64)
             if y.shape[0] != n_samples:
                 raise ValueError(f"X has {n_samples} samples but y has {y.shape[0]}.")
@@ -297,12 +351,22 @@ class Network:
         """
         epochs = check_positive_int(epochs, "epochs")
         batch_size = check_positive_int(batch_size, "batch_size")
+        if not isinstance(shuffle, (bool, np.bool_)):
+            raise TypeError(f"shuffle must be True or False, got {shuffle!r}.")
+        if callback is not None and not callable(callback):
+            raise TypeError(f"callback must be callable, got {callback!r}.")
         X, Y, sample_weight = self._prepare(X, y, sample_weight)
         n_samples = X.shape[0]
         engine = self._engine_for(min(batch_size, n_samples))
         history = {"loss": [], "learning_rate": [], "epoch_time": []}
         for _ in range(epochs):
             learning_rate = self.optimizer.learning_rate_at(self.epochs_)
+            if learning_rate * self._regularization["weight_decay"] >= 1:
+                raise ValueError(
+                    f"learning_rate * weight_decay must be < 1, got {learning_rate} * "
+                    f"{self._regularization['weight_decay']}: each step multiplies the weights "
+                    "by 1 - learning_rate * weight_decay."
+                )
             start = time.perf_counter()
             total = engine.train_epoch(X, Y, sample_weight, learning_rate, bool(shuffle), self.epochs_)
             elapsed = time.perf_counter() - start
@@ -358,13 +422,14 @@ class Network:
         ndarray of shape (n_samples, n_outputs), in the network's dtype
         """
         if self.coefs_ is None:
-            raise RuntimeError("This Network has no weights yet: call fit or initialize first.")
+            raise NotFittedError("This Network has no weights yet: call fit or initialize first.")
         X = check_matrix(X, "X", self.dtype, n_columns=self.n_features_in_)
         out = np.empty((X.shape[0], self.n_outputs), dtype=self.dtype)
-        engine = self._engine if self._engine is not None else self._engine_for(1)
+        engine = self._engine_for(self._engine.batch_size if self._engine is not None else 1)
         return engine.predict(X, out)
 
     def __getstate__(self):
         state = self.__dict__.copy()
         state["_engine"] = None
+        state.pop("_engine_arrays", None)
         return state

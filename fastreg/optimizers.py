@@ -135,3 +135,9 @@ class AdamW(Adam):
     def __post_init__(self):
         super().__post_init__()
         _check_real("AdamW weight_decay", self.weight_decay, 0.0, math.inf)
+        if not callable(self.learning_rate) and self.learning_rate * self.weight_decay >= 1:
+            raise ValueError(
+                "AdamW learning_rate * weight_decay must be < 1 (each step multiplies the "
+                f"weights by 1 - learning_rate * weight_decay), got {self.learning_rate} * "
+                f"{self.weight_decay}."
+            )

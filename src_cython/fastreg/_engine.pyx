@@ -328,7 +328,7 @@ cdef double _batch_step(Engine self, const floating* x, const floating* y,
     cdef floating* delta
     cdef floating* batch_x
     cdef double total_weight, data_loss, squares = 0.0
-    cdef double input_scale
+    cdef double input_scale, keep_scale
     cdef uint64_t key, threshold
     cdef StepRule rule = self.rule
     cdef int64_t size
@@ -339,6 +339,10 @@ cdef double _batch_step(Engine self, const floating* x, const floating* y,
         total_weight = 0.0
         for i in range(n_rows):
             total_weight += sample_weight[i]
+        if total_weight <= 0:
+            # A batch of zero weight has no loss to descend: no step.
+            weight_sum[0] = 1.0
+            return 0.0
     weight_sum[0] = total_weight
 
     # Input noise, then input dropout, on the batch buffer.
@@ -356,9 +360,9 @@ cdef double _batch_step(Engine self, const floating* x, const floating* y,
             fill_keep_mask(self.input_mask, size,
                            stream_key(self.seed, DROPOUT_STREAM, <uint64_t> self.step, 0),
                            0, keep_threshold(self.input_keep))
-            input_scale = 1.0 / self.input_keep if self.inverted_dropout else 1.0
+            keep_scale = 1.0 / self.input_keep if self.inverted_dropout else 1.0
             for i in range(size):
-                batch_x[i] = <floating> (batch_x[i] * (input_scale if self.input_mask[i] else 0.0))
+                batch_x[i] = <floating> (batch_x[i] * (keep_scale if self.input_mask[i] else 0.0))
 
     # Forward. Vanilla input dropout scales the inputs by their keep rate outside training.
     input_scale = 1.0 if training or self.inverted_dropout else self.input_keep
@@ -395,7 +399,8 @@ cdef double _batch_step(Engine self, const floating* x, const floating* y,
         layer = &self.layers[l]
         delta = <floating*> (layer.out if l == self.n_layers - 1 else layer.delta)
         layer_input = x if l == 0 else <floating*> self.layers[l - 1].out
-        gemm(True, False, layer.n_in, layer.n_out, n_rows, <floating> 1.0,
+        gemm(True, False, layer.n_in, layer.n_out, n_rows,
+             <floating> (input_scale if l == 0 else 1.0),
              layer_input, layer.n_in, delta, layer.n_out,
              <floating> 0.0, <floating*> layer.grad_weights, layer.n_out)
         if l > 0:
