@@ -6,6 +6,7 @@ import time
 import numpy as np
 
 from fastreg import _engine
+from fastreg._threads import resolve_n_threads, single_threaded_blas
 from fastreg._validation import (
     all_finite,
     check_dtype,
@@ -65,7 +66,12 @@ class Network:
         Storage and arithmetic type of parameters and activations.
     random_state : int, numpy.random.Generator or None, default=None
         Seeds the initial weights and every random stream of training (shuffling, masks,
-        noise): the same seed gives bit-identical weights.
+        noise): the same seed gives bit-identical weights, whatever ``n_threads``.
+    n_threads : int or None, default=None
+        Threads used while training; None or -1: every available core. With
+        threadpoolctl installed, fastreg splits the matrix products itself and the weights
+        do not depend on this number; without it, BLAS threads them as it pleases and
+        float32 results may differ in the last bits between thread counts.
 
     Attributes
     ----------
@@ -93,6 +99,7 @@ class Network:
         label_smoothing=0.0,
         dtype="float32",
         random_state=None,
+        n_threads=None,
     ):
         self.layers = list(layers)
         if not self.layers:
@@ -133,6 +140,13 @@ class Network:
         if self.label_smoothing > 0 and loss not in ("softmax_cross_entropy", "logistic_cross_entropy"):
             raise ValueError("label_smoothing applies to the cross-entropy losses only.")
         self.dtype = check_dtype(dtype)
+        if n_threads is not None and (
+            isinstance(n_threads, bool)
+            or not isinstance(n_threads, numbers.Integral)
+            or not (n_threads >= 1 or n_threads == -1)
+        ):
+            raise ValueError(f"n_threads must be None, -1 or a positive integer, got {n_threads!r}.")
+        self.n_threads = n_threads
         self._rng = np.random.default_rng(random_state)
         self._seed = int(self._rng.integers(0, 2**63))
         self.coefs_ = None
@@ -224,6 +238,7 @@ class Network:
             "max_norm": reg["max_norm"],
             "seed": self._seed,
             "step": self.steps_,
+            "n_threads": 1,
         }
         hidden = self.layers[:-1]
         return _engine.Engine(
@@ -359,6 +374,13 @@ class Network:
         n_samples = X.shape[0]
         engine = self._engine_for(min(batch_size, n_samples))
         history = {"loss": [], "learning_rate": [], "epoch_time": []}
+        with single_threaded_blas() as blas_limited:
+            engine.n_threads = resolve_n_threads(self.n_threads) if blas_limited else 1
+            self._train(engine, X, Y, sample_weight, epochs, shuffle, callback, history)
+        return history
+
+    def _train(self, engine, X, Y, sample_weight, epochs, shuffle, callback, history):
+        n_samples = X.shape[0]
         for _ in range(epochs):
             learning_rate = self.optimizer.learning_rate_at(self.epochs_)
             if learning_rate * self._regularization["weight_decay"] >= 1:
@@ -384,7 +406,6 @@ class Network:
                 )
             if callback is not None and callback(self, dict(record, epoch=self.epochs_ - 1)):
                 break
-        return history
 
     def loss_gradient(self, X, y, *, sample_weight=None, training=False):
         """Loss of ``(X, y)`` as one batch and its gradients; the weights do not change.
@@ -405,7 +426,9 @@ class Network:
         """
         X, Y, sample_weight = self._prepare(X, y, sample_weight)
         engine = self._engine_for(max(X.shape[0], 1))
-        loss = engine.loss_gradient(X, Y, sample_weight, bool(training))
+        with single_threaded_blas() as blas_limited:
+            engine.n_threads = resolve_n_threads(self.n_threads) if blas_limited else 1
+            loss = engine.loss_gradient(X, Y, sample_weight, bool(training))
         grad_coefs, grad_intercepts = engine.gradients
         return loss, grad_coefs, grad_intercepts
 

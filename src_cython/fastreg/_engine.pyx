@@ -21,7 +21,7 @@ from libc.stdint cimport int64_t, uint64_t, uintptr_t
 from libc.stdlib cimport free, malloc
 from libc.string cimport memcpy
 
-from fastreg._blas cimport gemm, sum_of_squares
+from fastreg._blas cimport gemm, gemm_blocked, sum_of_squares
 from fastreg._dense cimport activation_backward, bias_activation_dropout
 from fastreg._loss cimport loss_gradient, output_activation
 from fastreg._random cimport (DROPOUT_STREAM, INPUT_NOISE_STREAM, SHUFFLE_STREAM,
@@ -76,7 +76,8 @@ cdef class Engine:
     config : dict
         ``loss``, ``label_smoothing``, ``inverted_dropout``, ``input_noise``, ``optimizer``,
         ``momentum``, ``beta1``, ``beta2``, ``epsilon``, ``alpha``, ``weight_decay``,
-        ``l1``, ``max_norm`` (0: off), ``seed``, ``step``.
+        ``l1``, ``max_norm`` (0: off), ``seed``, ``step``, ``n_threads`` (threads of the
+        blocked matrix products; see ``_blas.gemm_blocked``).
     batch_size : int
         Largest number of rows a step will see.
     """
@@ -97,6 +98,7 @@ cdef class Engine:
     cdef double l1
     cdef double max_norm
     cdef uint64_t seed
+    cdef public int n_threads
     cdef public int64_t step
     cdef void* batch_x
     cdef void* batch_y
@@ -138,6 +140,7 @@ cdef class Engine:
         self.max_norm = config["max_norm"]
         self.seed = config["seed"]
         self.step = config["step"]
+        self.n_threads = config["n_threads"]
 
         self.buffers = [weights, biases, optimizer_state]
         self.grad_weight_arrays = [np.zeros_like(w) for w in weights]
@@ -369,10 +372,10 @@ cdef double _batch_step(Engine self, const floating* x, const floating* y,
     layer_input = x
     for l in range(self.n_layers):
         layer = &self.layers[l]
-        gemm(False, False, n_rows, layer.n_out, layer.n_in,
+        gemm_blocked(False, False, n_rows, layer.n_out, layer.n_in,
              <floating> (input_scale if l == 0 else 1.0),
              layer_input, layer.n_in, <floating*> layer.weights, layer.n_out,
-             <floating> 0.0, <floating*> layer.out, layer.n_out)
+             <floating> 0.0, <floating*> layer.out, layer.n_out, self.n_threads)
         if l < self.n_layers - 1:
             bias_activation_dropout(
                 <floating*> layer.out, <floating*> layer.bias, n_rows, layer.n_out,
@@ -399,15 +402,15 @@ cdef double _batch_step(Engine self, const floating* x, const floating* y,
         layer = &self.layers[l]
         delta = <floating*> (layer.out if l == self.n_layers - 1 else layer.delta)
         layer_input = x if l == 0 else <floating*> self.layers[l - 1].out
-        gemm(True, False, layer.n_in, layer.n_out, n_rows,
+        gemm_blocked(True, False, layer.n_in, layer.n_out, n_rows,
              <floating> (input_scale if l == 0 else 1.0),
              layer_input, layer.n_in, delta, layer.n_out,
-             <floating> 0.0, <floating*> layer.grad_weights, layer.n_out)
+             <floating> 0.0, <floating*> layer.grad_weights, layer.n_out, self.n_threads)
         if l > 0:
             previous = &self.layers[l - 1]
-            gemm(False, True, n_rows, layer.n_in, layer.n_out, <floating> 1.0,
+            gemm_blocked(False, True, n_rows, layer.n_in, layer.n_out, <floating> 1.0,
                  delta, layer.n_out, <floating*> layer.weights, layer.n_out,
-                 <floating> 0.0, <floating*> previous.delta, layer.n_in)
+                 <floating> 0.0, <floating*> previous.delta, layer.n_in, self.n_threads)
             activation_backward(
                 <floating*> previous.delta, <floating*> previous.out,
                 <floating*> previous.grad_bias, n_rows, previous.n_out,

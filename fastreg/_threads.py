@@ -1,0 +1,67 @@
+"""Threads: fastreg's own, and the BLAS library's while fastreg trains.
+
+While a network trains, the engine cuts every matrix product into column blocks fixed by
+its shape and runs them on its own threads, each block one single-threaded BLAS call; that
+makes the weights bit-identical for any number of threads. BLAS is limited to one thread
+for the duration through threadpoolctl. Without threadpoolctl, the engine runs its blocks
+one after the other and lets BLAS use its own threads: as fast, but float32 results may
+then differ in the last bits between thread counts (float64 ones do not).
+"""
+import os
+import threading
+from contextlib import contextmanager
+
+_lock = threading.Lock()
+_active_fits = 0
+_limiter = None
+_controller = None
+
+
+def available_cores():
+    """Cores this process may run on."""
+    if hasattr(os, "sched_getaffinity"):
+        return max(1, len(os.sched_getaffinity(0)))
+    return max(1, os.cpu_count() or 1)
+
+
+def resolve_n_threads(n_threads):
+    """None or -1: all available cores; a positive int: that many (at most the cores)."""
+    if n_threads is None or n_threads == -1:
+        return available_cores()
+    return max(1, min(int(n_threads), available_cores()))
+
+
+def _blas_controller():
+    global _controller
+    if _controller is None:
+        from threadpoolctl import ThreadpoolController
+
+        _controller = ThreadpoolController()
+    return _controller
+
+
+@contextmanager
+def single_threaded_blas():
+    """Limit BLAS to one thread while any fit is running; yield whether it could.
+
+    Limits are process-wide: concurrent fits share one limit, set by the first to start and
+    restored by the last to finish.
+    """
+    global _active_fits, _limiter
+    try:
+        controller = _blas_controller()
+    except ImportError:
+        yield False
+        return
+    with _lock:
+        if _active_fits == 0:
+            _limiter = controller.limit(limits=1, user_api="blas")
+        _active_fits += 1
+    try:
+        yield True
+    finally:
+        with _lock:
+            _active_fits -= 1
+            if _active_fits == 0:
+                _limiter.restore_original_limits()
+                _limiter = None
