@@ -47,8 +47,13 @@ How to read the table
 * ``% matmul``: that rate as a share of the best numpy float32 ``a @ b``
   rate measured on this machine for square matrices of size 1024 and 2048,
   a practical peak.  Small configurations (A, B) are bound by per-minibatch
-  overhead, not by arithmetic, and stay far below it.
+  overhead more than by arithmetic, and stay well below it.
 * ``x <peer>``: peer time / fastreg time; above 1 fastreg is faster.
+
+Other processes on the machine make the timings unreliable: the header warns
+when the load average is high at the start, and a line after the table lists
+the peers whose epochs varied by more than 1.5x.  Rerun those on an idle
+machine, or with more ``--repeats``.
 
 Usage
 -----
@@ -98,6 +103,10 @@ DEFAULT_REPEATS = {"A": 7, "B": 7, "C": 3, "D": 3}
 # A peer whose slowest timed epoch exceeds its fastest by this factor is
 # reported as unsteady: its median deserves more repeats.
 UNSTEADY_RATIO = 1.5
+
+# A one-minute load average above this share of the usable cores, before the
+# benchmark starts, means other processes compete for them: a warning is printed.
+BUSY_LOAD = 0.25
 
 MATMUL_SIZES = (1024, 2048)
 MATMUL_MIN_REPEATS = 5
@@ -473,6 +482,11 @@ def main(argv=None):
     print("Peers: " + (", ".join(f"{name} {versions[name]}" for name in available) or "none"))
     for name, error in unavailable.items():
         print(f"{name}: not importable ({error}); to include it: {PEERS[name].install_hint}")
+    if hasattr(os, "getloadavg"):
+        load = os.getloadavg()[0]
+        busy = load > BUSY_LOAD * usable_cores()
+        warning = ": other work on this machine will disturb the timings" if busy else ""
+        print(f"Load average over the last minute: {load:.2f}{warning}")
     pools = thread_pools()
     if pools is None:
         print("Thread pools: unknown (pip install threadpoolctl to list BLAS and OpenMP libraries)")

@@ -365,47 +365,28 @@ class Network:
             ``loss``, ``learning_rate`` and ``epoch_time`` (seconds) of this call's epochs.
         """
         epochs = check_positive_int(epochs, "epochs")
-        batch_size = check_positive_int(batch_size, "batch_size")
-        if not isinstance(shuffle, (bool, np.bool_)):
-            raise TypeError(f"shuffle must be True or False, got {shuffle!r}.")
         if callback is not None and not callable(callback):
             raise TypeError(f"callback must be callable, got {callback!r}.")
-        X, Y, sample_weight = self._prepare(X, y, sample_weight)
-        n_samples = X.shape[0]
-        engine = self._engine_for(min(batch_size, n_samples))
         history = {"loss": [], "learning_rate": [], "epoch_time": []}
-        with single_threaded_blas() as blas_limited:
-            engine.n_threads = resolve_n_threads(self.n_threads) if blas_limited else 1
-            self._train(engine, X, Y, sample_weight, epochs, shuffle, callback, history)
+        with self.training_session(X, y, batch_size=batch_size, sample_weight=sample_weight) as session:
+            for _ in range(epochs):
+                record = session.run_epoch(shuffle=shuffle)
+                for key in history:
+                    history[key].append(record[key])
+                if callback is not None and callback(self, record):
+                    break
         return history
 
-    def _train(self, engine, X, Y, sample_weight, epochs, shuffle, callback, history):
-        n_samples = X.shape[0]
-        for _ in range(epochs):
-            learning_rate = self.optimizer.learning_rate_at(self.epochs_)
-            if learning_rate * self._regularization["weight_decay"] >= 1:
-                raise ValueError(
-                    f"learning_rate * weight_decay must be < 1, got {learning_rate} * "
-                    f"{self._regularization['weight_decay']}: each step multiplies the weights "
-                    "by 1 - learning_rate * weight_decay."
-                )
-            start = time.perf_counter()
-            total = engine.train_epoch(X, Y, sample_weight, learning_rate, bool(shuffle), self.epochs_)
-            elapsed = time.perf_counter() - start
-            self.steps_ = engine.step
-            self.epochs_ += 1
-            loss = total / n_samples
-            record = {"loss": loss, "learning_rate": learning_rate, "epoch_time": elapsed}
-            for key, value in record.items():
-                history[key].append(value)
-                self.history_[key].append(value)
-            if not math.isfinite(loss) or not all(all_finite(w) for w in self.coefs_):
-                raise FloatingPointError(
-                    f"Training diverged at epoch {self.epochs_}: loss {loss}. Lower the "
-                    "learning rate or scale the inputs."
-                )
-            if callback is not None and callback(self, dict(record, epoch=self.epochs_ - 1)):
-                break
+    def training_session(self, X, y, *, batch_size=32, sample_weight=None):
+        """Validate data once and bind it to the engine, for training epoch by epoch.
+
+        Use it as a context manager (it holds the BLAS thread limit) and call
+        :meth:`TrainingSession.run_epoch` once per epoch; :meth:`fit` is a loop over it.
+        Estimators use it to drive their own learning-rate schedules and stopping rules.
+        """
+        batch_size = check_positive_int(batch_size, "batch_size")
+        X, Y, sample_weight = self._prepare(X, y, sample_weight)
+        return TrainingSession(self, X, Y, sample_weight, min(batch_size, X.shape[0]))
 
     def loss_gradient(self, X, y, *, sample_weight=None, training=False):
         """Loss of ``(X, y)`` as one batch and its gradients; the weights do not change.
@@ -456,3 +437,101 @@ class Network:
         state["_engine"] = None
         state.pop("_engine_arrays", None)
         return state
+
+
+class TrainingSession:
+    """Checked training data bound to a network's engine (see Network.training_session)."""
+
+    def __init__(self, network, X, Y, sample_weight, batch_size):
+        self.network = network
+        self.X, self.Y, self.sample_weight = X, Y, sample_weight
+        self.engine = network._engine_for(batch_size)
+        self._blas_limit = None
+
+    def __enter__(self):
+        self._blas_limit = single_threaded_blas()
+        blas_limited = self._blas_limit.__enter__()
+        self.engine.n_threads = resolve_n_threads(self.network.n_threads) if blas_limited else 1
+        return self
+
+    def __exit__(self, *exc_info):
+        self._blas_limit.__exit__(*exc_info)
+        self._blas_limit = None
+
+    def run_epoch(self, *, learning_rate=None, shuffle=True, order=None):
+        """Train one epoch; return its record.
+
+        Parameters
+        ----------
+        learning_rate : float, optional
+            Overrides the optimizer's rate (or schedule) for this epoch.
+        shuffle : bool, default=True
+            Visit the samples in the network's random order of this epoch.
+        order : array-like of int, optional
+            Visit the samples in this order instead (a permutation of the rows).
+
+        Returns
+        -------
+        record : dict
+            ``epoch`` (0-based, over the network's life), ``loss`` (data loss + penalty, the
+            mean over the epoch's batches weighted by their sizes), ``data_loss``,
+            ``penalty``, ``learning_rate``, ``epoch_time`` (seconds).
+        """
+        if self._blas_limit is None:
+            raise RuntimeError("Use the training session as a context manager: with ... as session.")
+        network = self.network
+        n_samples = self.X.shape[0]
+        if not isinstance(shuffle, (bool, np.bool_)):
+            raise TypeError(f"shuffle must be True or False, got {shuffle!r}.")
+        if order is not None:
+            order = np.asarray(order)
+            if (
+                order.shape != (n_samples,)
+                or not np.issubdtype(order.dtype, np.integer)
+                or not np.array_equal(np.sort(order), np.arange(n_samples))
+            ):
+                raise ValueError(f"order must be a permutation of range({n_samples}).")
+            order = order.astype(np.int64, copy=False)
+        if learning_rate is None:
+            learning_rate = network.optimizer.learning_rate_at(network.epochs_)
+        elif (
+            isinstance(learning_rate, bool)
+            or not isinstance(learning_rate, numbers.Real)
+            or not (0 < learning_rate < math.inf)
+        ):
+            raise ValueError(f"learning_rate must be a positive finite number, got {learning_rate!r}.")
+        weight_decay = network._regularization["weight_decay"]
+        if learning_rate * weight_decay >= 1:
+            raise ValueError(
+                f"learning_rate * weight_decay must be < 1, got {learning_rate} * {weight_decay}: "
+                "each step multiplies the weights by 1 - learning_rate * weight_decay."
+            )
+        # The user may have put new arrays in coefs_ / intercepts_: adopt or reject them.
+        engine = network._engine_for(self.engine.batch_size)
+        if engine is not self.engine:
+            engine.n_threads = self.engine.n_threads
+            self.engine = engine
+        start = time.perf_counter()
+        data_loss, penalty = self.engine.train_epoch(
+            self.X, self.Y, self.sample_weight, float(learning_rate), bool(shuffle),
+            network.epochs_, order,
+        )
+        elapsed = time.perf_counter() - start
+        network.steps_ = self.engine.step
+        network.epochs_ += 1
+        record = {
+            "epoch": network.epochs_ - 1,
+            "loss": (data_loss + penalty) / n_samples,
+            "data_loss": data_loss / n_samples,
+            "penalty": penalty / n_samples,
+            "learning_rate": float(learning_rate),
+            "epoch_time": elapsed,
+        }
+        for key in network.history_:
+            network.history_[key].append(record[key])
+        if not math.isfinite(record["loss"]) or not all(all_finite(w) for w in network.coefs_):
+            raise FloatingPointError(
+                f"Training diverged at epoch {network.epochs_}: loss {record['loss']}. Lower "
+                "the learning rate or scale the inputs."
+            )
+        return record

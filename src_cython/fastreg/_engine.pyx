@@ -197,38 +197,45 @@ cdef class Engine:
                 [g.copy() for g in self.grad_bias_arrays])
 
     def train_epoch(self, X, Y, sample_weight, double learning_rate, bint shuffle,
-                    uint64_t epoch):
-        """Run one epoch of minibatch training; return the summed batch losses.
+                    uint64_t epoch, order=None):
+        """Run one epoch of minibatch training; return ``(data_loss, penalty)`` sums.
 
-        Each batch contributes ``(sum_i w_i loss_i + alpha / 2 ||W||^2) / S * n_batch`` as in
-        scikit-learn, so dividing by ``n_samples`` gives its ``loss_``.
+        Samples are visited in ``order`` when given (a permutation of ``range(n_samples)``),
+        else shuffled with the stream of ``epoch``, else in their order. Each batch adds
+        ``sum_i w_i loss_i / S * n_batch`` to the data loss and
+        ``alpha / 2 ||W||^2 / S * n_batch`` to the penalty, as in scikit-learn: their sum
+        over ``n_samples`` is its ``loss_``.
         """
         cdef int64_t n_samples = X.shape[0]
         if self.order.shape[0] != n_samples:
             self.order = np.empty(n_samples, dtype=np.int64)
-        cdef int64_t[::1] order = self.order
+        if order is not None:
+            self.order[:] = order
+            shuffle = False
+        cdef int64_t[::1] order_view = self.order
+        cdef bint given_order = order is not None
+        cdef double totals[2]
         cdef const float[:, ::1] x32, y32
         cdef const double[:, ::1] x64, y64
         cdef const float[::1] w32
         cdef const double[::1] w64
-        cdef double total
         if self.single_precision:
             x32 = X
             y32 = Y
             w32 = sample_weight if sample_weight is not None else None
             with nogil:
-                total = _train_epoch(self, &x32[0, 0], &y32[0, 0],
-                                     &w32[0] if w32 is not None else NULL,
-                                     n_samples, &order[0], learning_rate, shuffle, epoch)
+                _train_epoch(self, &x32[0, 0], &y32[0, 0], &w32[0] if w32 is not None else NULL,
+                             n_samples, &order_view[0], given_order, learning_rate, shuffle,
+                             epoch, totals)
         else:
             x64 = X
             y64 = Y
             w64 = sample_weight if sample_weight is not None else None
             with nogil:
-                total = _train_epoch(self, &x64[0, 0], &y64[0, 0],
-                                     &w64[0] if w64 is not None else NULL,
-                                     n_samples, &order[0], learning_rate, shuffle, epoch)
-        return total
+                _train_epoch(self, &x64[0, 0], &y64[0, 0], &w64[0] if w64 is not None else NULL,
+                             n_samples, &order_view[0], given_order, learning_rate, shuffle,
+                             epoch, totals)
+        return totals[0], totals[1]
 
     def loss_gradient(self, X, Y, sample_weight, bint training=True):
         """Loss and gradients of the whole of ``X`` as one batch; parameters stay as they are.
@@ -242,7 +249,7 @@ cdef class Engine:
         cdef const double[:, ::1] x64, y64
         cdef const float[::1] w32
         cdef const double[::1] w64
-        cdef double weight_sum, total
+        cdef double weight_sum, penalty, total
         if self.single_precision:
             x32 = X
             y32 = Y
@@ -250,7 +257,7 @@ cdef class Engine:
             with nogil:
                 total = _batch_step(self, &x32[0, 0], &y32[0, 0],
                                     &w32[0] if w32 is not None else NULL,
-                                    <int> n_rows, 0.0, training, False, &weight_sum)
+                                    <int> n_rows, 0.0, training, False, &weight_sum, &penalty)
         else:
             x64 = X
             y64 = Y
@@ -258,8 +265,8 @@ cdef class Engine:
             with nogil:
                 total = _batch_step(self, &x64[0, 0], &y64[0, 0],
                                     &w64[0] if w64 is not None else NULL,
-                                    <int> n_rows, 0.0, training, False, &weight_sum)
-        return total / weight_sum
+                                    <int> n_rows, 0.0, training, False, &weight_sum, &penalty)
+        return (total + penalty) / weight_sum
 
     def predict(self, X, out):
         """out := the network's output for ``X`` (dropout off), computed in chunks of rows."""
@@ -282,9 +289,10 @@ cdef class Engine:
         return out
 
 
-cdef double _train_epoch(Engine self, const floating* X, const floating* Y,
-                         const floating* sample_weight, int64_t n_samples, int64_t* order,
-                         double learning_rate, bint shuffle, uint64_t epoch) noexcept nogil:
+cdef void _train_epoch(Engine self, const floating* X, const floating* Y,
+                       const floating* sample_weight, int64_t n_samples, int64_t* order,
+                       bint given_order, double learning_rate, bint shuffle, uint64_t epoch,
+                       double* totals) noexcept nogil:
     cdef int64_t start, i, row
     cdef int n_rows
     cdef int n_features = self.n_features
@@ -292,10 +300,11 @@ cdef double _train_epoch(Engine self, const floating* X, const floating* Y,
     cdef floating* batch_x = <floating*> self.batch_x
     cdef floating* batch_y = <floating*> self.batch_y
     cdef floating* batch_weight = <floating*> self.batch_weight
-    cdef double weight_sum, batch_loss, total = 0.0
+    cdef double weight_sum, penalty, batch_loss
+    totals[0] = totals[1] = 0.0
     if shuffle:
         shuffle_indices(order, n_samples, stream_key(self.seed, SHUFFLE_STREAM, epoch, 0))
-    else:
+    elif not given_order:
         for i in range(n_samples):
             order[i] = i
     start = 0
@@ -309,18 +318,20 @@ cdef double _train_epoch(Engine self, const floating* X, const floating* Y,
                 batch_weight[i] = sample_weight[row]
         batch_loss = _batch_step(self, batch_x, batch_y,
                                  batch_weight if sample_weight != NULL else NULL,
-                                 n_rows, learning_rate, True, True, &weight_sum)
-        total += batch_loss / weight_sum * n_rows
+                                 n_rows, learning_rate, True, True, &weight_sum, &penalty)
+        totals[0] += batch_loss / weight_sum * n_rows
+        totals[1] += penalty / weight_sum * n_rows
         start += n_rows
-    return total
 
 
 cdef double _batch_step(Engine self, const floating* x, const floating* y,
                         const floating* sample_weight, int n_rows, double learning_rate,
-                        bint training, bint update, double* weight_sum) noexcept nogil:
+                        bint training, bint update, double* weight_sum,
+                        double* penalty) noexcept nogil:
     """Forward, loss and backward on one batch, then (with `update`) one optimizer step.
 
-    Returns ``sum_i w_i loss_i + alpha / 2 ||W||^2`` and sets ``weight_sum`` to ``S``.
+    Returns ``sum_i w_i loss_i``; sets ``penalty`` to ``alpha / 2 ||W||^2`` (the weights
+    before the step) and ``weight_sum`` to ``S``.
     With `training`, input noise and dropout are applied (this may modify ``x`` in place:
     it must then be the engine's batch buffer).
     """
@@ -345,6 +356,7 @@ cdef double _batch_step(Engine self, const floating* x, const floating* y,
         if total_weight <= 0:
             # A batch of zero weight has no loss to descend: no step.
             weight_sum[0] = 1.0
+            penalty[0] = 0.0
             return 0.0
     weight_sum[0] = total_weight
 
@@ -436,7 +448,8 @@ cdef double _batch_step(Engine self, const floating* x, const floating* y,
                                         <int64_t> layer.n_in * layer.n_out, self.alpha / total_weight)
     if update:
         self.step += 1
-    return data_loss + 0.5 * self.alpha * squares
+    penalty[0] = 0.5 * self.alpha * squares
+    return data_loss
 
 
 cdef inline double _dropout_scale(Engine self, DenseLayer* layer, bint training) noexcept nogil:
