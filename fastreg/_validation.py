@@ -24,10 +24,45 @@ def all_finite(array):
     return bool(np.isfinite(array.min()) and np.isfinite(array.max()))
 
 
+def is_sparse(array):
+    """True for scipy.sparse matrices and arrays."""
+    import scipy.sparse
+
+    return scipy.sparse.issparse(array)
+
+
+def check_sparse_matrix(matrix, name, dtype, *, n_columns=None):
+    """A finite, non-empty CSR matrix of `dtype` as ``(data, indices, indptr), shape``.
+
+    Indices are int64; duplicates are kept (the engine adds them up, as scipy does).
+    """
+    import scipy.sparse
+
+    if matrix.ndim != 2:
+        raise ValueError(f"{name} must be 2-D, got shape {matrix.shape}.")
+    if matrix.shape[0] == 0 or matrix.shape[1] == 0:
+        raise ValueError(f"{name} is empty: shape {matrix.shape}.")
+    if n_columns is not None and matrix.shape[1] != n_columns:
+        raise ValueError(f"{name} has {matrix.shape[1]} columns; the network expects {n_columns}.")
+    if not (np.issubdtype(matrix.dtype, np.number) or matrix.dtype == bool) or np.iscomplexobj(matrix.data):
+        raise TypeError(f"{name} must hold real numbers, got a sparse matrix of dtype {matrix.dtype}.")
+    csr = scipy.sparse.csr_array(matrix)
+    data = csr.data
+    if not all_finite(data):
+        raise ValueError(f"{name} contains NaN or infinity.")
+    with np.errstate(over="ignore"):
+        data = np.ascontiguousarray(data, dtype=dtype)
+    if not all_finite(data):
+        raise ValueError(f"{name} contains NaN or infinity (after conversion to {data.dtype}).")
+    indices = np.ascontiguousarray(csr.indices, dtype=np.int64)
+    indptr = np.ascontiguousarray(csr.indptr, dtype=np.int64)
+    return (data, indices, indptr), csr.shape
+
+
 def check_matrix(array, name, dtype, *, n_columns=None):
     """A non-empty, finite, C-contiguous 2-D array of `dtype` (copied only if needed)."""
-    if hasattr(array, "toarray") and hasattr(array, "nnz"):
-        raise TypeError(f"{name} is a sparse matrix; the core Network takes dense arrays.")
+    if is_sparse(array):
+        raise TypeError(f"{name} is a sparse matrix where a dense array is needed.")
     array = np.asarray(array)
     if array.dtype == object or not (
         np.issubdtype(array.dtype, np.number) or array.dtype == bool

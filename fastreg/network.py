@@ -14,6 +14,8 @@ from fastreg._validation import (
     check_positive_int,
     check_probability,
     check_sample_weight,
+    check_sparse_matrix,
+    is_sparse,
 )
 from fastreg.layers import ACTIVATIONS, Dense
 from fastreg.optimizers import SGD, AdamW, Optimizer
@@ -329,12 +331,19 @@ class Network:
             raise ValueError("Targets of the poisson loss must be non-negative.")
         return Y
 
-    def _prepare(self, X, y, sample_weight):
-        X = check_matrix(X, "X", self.dtype, n_columns=self.n_features_in_)
-        Y = self._check_targets(y, X.shape[0])
-        sample_weight = check_sample_weight(sample_weight, X.shape[0], self.dtype)
+    def _prepare(self, X, y, sample_weight, *, allow_sparse=False):
+        """Checked X (an array, or with `allow_sparse` a CSR tuple), targets and weights."""
+        if allow_sparse and is_sparse(X):
+            X, shape = check_sparse_matrix(X, "X", self.dtype, n_columns=self.n_features_in_)
+        else:
+            if is_sparse(X):
+                X = X.toarray()
+            X = check_matrix(X, "X", self.dtype, n_columns=self.n_features_in_)
+            shape = X.shape
+        Y = self._check_targets(y, shape[0])
+        sample_weight = check_sample_weight(sample_weight, shape[0], self.dtype)
         if self.coefs_ is None:
-            self.initialize(X.shape[1])
+            self.initialize(shape[1])
         return X, Y, sample_weight
 
     def fit(self, X, y, *, epochs=1, batch_size=32, shuffle=True, sample_weight=None,
@@ -343,9 +352,10 @@ class Network:
 
         Parameters
         ----------
-        X : array-like of shape (n_samples, n_features)
+        X : array-like or scipy.sparse matrix of shape (n_samples, n_features)
             Converted once to a C-contiguous array of the network's dtype (no copy when it
-            already is one); it is never copied again per epoch.
+            already is one), or to CSR; it is never copied again per epoch. Sparse rows are
+            scattered into a dense batch buffer, batch by batch.
         y : array-like of shape (n_samples,) or (n_samples, n_outputs)
             Integer class indices (softmax cross-entropy), or a target matrix.
         epochs : int, default=1
@@ -385,8 +395,8 @@ class Network:
         Estimators use it to drive their own learning-rate schedules and stopping rules.
         """
         batch_size = check_positive_int(batch_size, "batch_size")
-        X, Y, sample_weight = self._prepare(X, y, sample_weight)
-        return TrainingSession(self, X, Y, sample_weight, min(batch_size, X.shape[0]))
+        X, Y, sample_weight = self._prepare(X, y, sample_weight, allow_sparse=True)
+        return TrainingSession(self, X, Y, sample_weight, min(batch_size, Y.shape[0]))
 
     def loss_gradient(self, X, y, *, sample_weight=None, training=False):
         """Loss of ``(X, y)`` as one batch and its gradients; the weights do not change.
@@ -427,9 +437,22 @@ class Network:
         """
         if self.coefs_ is None:
             raise NotFittedError("This Network has no weights yet: call fit or initialize first.")
+        engine = self._engine_for(self._engine.batch_size if self._engine is not None else 1)
+        if is_sparse(X):
+            (data, indices, indptr), shape = check_sparse_matrix(
+                X, "X", self.dtype, n_columns=self.n_features_in_
+            )
+            import scipy.sparse
+
+            csr = scipy.sparse.csr_array((data, indices, indptr), shape=shape)
+            out = np.empty((shape[0], self.n_outputs), dtype=self.dtype)
+            rows = max(1, (1 << 22) // shape[1])  # dense chunks of about 4M elements
+            for start in range(0, shape[0], rows):
+                chunk = np.ascontiguousarray(csr[start:start + rows].toarray())
+                engine.predict(chunk, out[start:start + rows])
+            return out
         X = check_matrix(X, "X", self.dtype, n_columns=self.n_features_in_)
         out = np.empty((X.shape[0], self.n_outputs), dtype=self.dtype)
-        engine = self._engine_for(self._engine.batch_size if self._engine is not None else 1)
         return engine.predict(X, out)
 
     def __getstate__(self):
@@ -480,7 +503,7 @@ class TrainingSession:
         if self._blas_limit is None:
             raise RuntimeError("Use the training session as a context manager: with ... as session.")
         network = self.network
-        n_samples = self.X.shape[0]
+        n_samples = self.Y.shape[0]
         if not isinstance(shuffle, (bool, np.bool_)):
             raise TypeError(f"shuffle must be True or False, got {shuffle!r}.")
         if order is not None:

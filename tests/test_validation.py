@@ -116,8 +116,9 @@ CASES = [
      "real|complex"),
     ("string-y", lambda: _net(loss="squared_error").fit(X, np.full((10, 3), "a")), TypeError,
      "number"),
-    ("sparse-X", lambda: _net().fit(__import__("scipy.sparse").sparse.csr_matrix(X), LABELS),
-     TypeError, "sparse"),
+    ("sparse-X-nan", lambda: _net().fit(
+        __import__("scipy.sparse").sparse.csr_matrix(_with(X, (0, 0), NAN)), LABELS),
+     ValueError, "NaN"),
     # --- sample weights
     ("sample-weight-negative", lambda: _net().fit(X, LABELS, sample_weight=_with(np.ones(10), 3, -1)),
      ValueError, "non-negative"),

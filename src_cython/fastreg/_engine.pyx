@@ -19,7 +19,7 @@ from cython cimport floating
 from libc.math cimport pow, sqrt
 from libc.stdint cimport int64_t, uint64_t, uintptr_t
 from libc.stdlib cimport free, malloc
-from libc.string cimport memcpy
+from libc.string cimport memcpy, memset
 
 from fastreg._blas cimport gemm, gemm_blocked, sum_of_squares
 from fastreg._dense cimport activation_backward, bias_activation_dropout
@@ -200,13 +200,24 @@ cdef class Engine:
                     uint64_t epoch, order=None):
         """Run one epoch of minibatch training; return ``(data_loss, penalty)`` sums.
 
+        ``X`` is a C-contiguous array, or a CSR matrix as a tuple ``(data, indices, indptr)``
+        (int64 indices) whose rows are scattered into the dense batch buffer.
         Samples are visited in ``order`` when given (a permutation of ``range(n_samples)``),
         else shuffled with the stream of ``epoch``, else in their order. Each batch adds
         ``sum_i w_i loss_i / S * n_batch`` to the data loss and
         ``alpha / 2 ||W||^2 / S * n_batch`` to the penalty, as in scikit-learn: their sum
         over ``n_samples`` is its ``loss_``.
         """
-        cdef int64_t n_samples = X.shape[0]
+        cdef bint sparse = isinstance(X, tuple)
+        cdef int64_t n_samples = Y.shape[0]
+        cdef const int64_t[::1] csr_indices, csr_indptr
+        cdef const int64_t* indices_ptr = NULL
+        cdef const int64_t* indptr_ptr = NULL
+        if sparse:
+            X, csr_indices, csr_indptr = X
+            indptr_ptr = &csr_indptr[0]
+            if csr_indices.shape[0] > 0:
+                indices_ptr = &csr_indices[0]
         if self.order.shape[0] != n_samples:
             self.order = np.empty(n_samples, dtype=np.int64)
         if order is not None:
@@ -215,24 +226,29 @@ cdef class Engine:
         cdef int64_t[::1] order_view = self.order
         cdef bint given_order = order is not None
         cdef double totals[2]
-        cdef const float[:, ::1] x32, y32
-        cdef const double[:, ::1] x64, y64
+        cdef const float[::1] x32
+        cdef const double[::1] x64
+        cdef const float[:, ::1] y32
+        cdef const double[:, ::1] y64
         cdef const float[::1] w32
         cdef const double[::1] w64
+        flat_x = X.reshape(-1)
         if self.single_precision:
-            x32 = X
+            x32 = flat_x
             y32 = Y
             w32 = sample_weight if sample_weight is not None else None
             with nogil:
-                _train_epoch(self, &x32[0, 0], &y32[0, 0], &w32[0] if w32 is not None else NULL,
+                _train_epoch(self, &x32[0] if x32.shape[0] > 0 else NULL, indices_ptr,
+                             indptr_ptr, &y32[0, 0], &w32[0] if w32 is not None else NULL,
                              n_samples, &order_view[0], given_order, learning_rate, shuffle,
                              epoch, totals)
         else:
-            x64 = X
+            x64 = flat_x
             y64 = Y
             w64 = sample_weight if sample_weight is not None else None
             with nogil:
-                _train_epoch(self, &x64[0, 0], &y64[0, 0], &w64[0] if w64 is not None else NULL,
+                _train_epoch(self, &x64[0] if x64.shape[0] > 0 else NULL, indices_ptr,
+                             indptr_ptr, &y64[0, 0], &w64[0] if w64 is not None else NULL,
                              n_samples, &order_view[0], given_order, learning_rate, shuffle,
                              epoch, totals)
         return totals[0], totals[1]
@@ -289,11 +305,12 @@ cdef class Engine:
         return out
 
 
-cdef void _train_epoch(Engine self, const floating* X, const floating* Y,
+cdef void _train_epoch(Engine self, const floating* X, const int64_t* csr_indices,
+                       const int64_t* csr_indptr, const floating* Y,
                        const floating* sample_weight, int64_t n_samples, int64_t* order,
                        bint given_order, double learning_rate, bint shuffle, uint64_t epoch,
                        double* totals) noexcept nogil:
-    cdef int64_t start, i, row
+    cdef int64_t start, i, row, p
     cdef int n_rows
     cdef int n_features = self.n_features
     cdef int n_outputs = self.n_outputs
@@ -312,7 +329,13 @@ cdef void _train_epoch(Engine self, const floating* X, const floating* Y,
         n_rows = <int> min(<int64_t> self.batch_size, n_samples - start)
         for i in range(n_rows):
             row = order[start + i]
-            memcpy(batch_x + i * n_features, X + row * n_features, n_features * sizeof(floating))
+            if csr_indptr == NULL:
+                memcpy(batch_x + i * n_features, X + row * n_features, n_features * sizeof(floating))
+            else:
+                # A CSR row scattered into the dense batch row (duplicates add up).
+                memset(batch_x + i * n_features, 0, n_features * sizeof(floating))
+                for p in range(csr_indptr[row], csr_indptr[row + 1]):
+                    batch_x[i * n_features + csr_indices[p]] += X[p]
             memcpy(batch_y + i * n_outputs, Y + row * n_outputs, n_outputs * sizeof(floating))
             if sample_weight != NULL:
                 batch_weight[i] = sample_weight[row]
