@@ -485,7 +485,7 @@ def main(argv=None):
     if hasattr(os, "getloadavg"):
         load = os.getloadavg()[0]
         busy = load > BUSY_LOAD * usable_cores()
-        warning = ": other work on this machine will disturb the timings" if busy else ""
+        warning = " (other work on this machine will disturb the timings)" if busy else ""
         print(f"Load average over the last minute: {load:.2f}{warning}")
     pools = thread_pools()
     if pools is None:
