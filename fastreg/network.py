@@ -58,6 +58,18 @@ class Network:
         Probability of dropping each input feature while training, in [0, 1).
     input_noise : float, default=0.0
         Standard deviation of Gaussian noise added to the inputs while training.
+    weight_noise : float, default=0.0
+        Standard deviation of Gaussian noise added to every weight (not bias) for each
+        step's forward and backward pass; the step then updates the clean weights. The
+        network learns weights whose neighbourhood also predicts well.
+    label_noise : float, default=0.0
+        Probability, in [0, 1), that a training label is replaced by a random one, drawn
+        anew each epoch: a uniformly drawn class (softmax) or a fair coin per output
+        (logistic). Cross-entropy losses only.
+    augment : callable, optional
+        ``augment(X_batch, rng) -> X_batch``, applied to every minibatch's inputs before
+        input noise and dropout, with a ``numpy.random.Generator`` seeded from
+        ``random_state``; labels are unchanged. See :mod:`fastreg.augment` for built-ins.
     dropout_mode : {"inverted", "vanilla"}, default="inverted"
         Inverted dropout scales kept units by 1/(1 - p) while training and leaves
         prediction alone; vanilla dropout leaves training alone and scales by (1 - p) at
@@ -97,6 +109,9 @@ class Network:
         *,
         input_dropout=0.0,
         input_noise=0.0,
+        weight_noise=0.0,
+        label_noise=0.0,
+        augment=None,
         dropout_mode="inverted",
         label_smoothing=0.0,
         dtype="float32",
@@ -135,6 +150,19 @@ class Network:
         ):
             raise ValueError(f"input_noise must be a finite float >= 0, got {input_noise!r}.")
         self.input_noise = float(input_noise)
+        if (
+            isinstance(weight_noise, bool)
+            or not isinstance(weight_noise, numbers.Real)
+            or not (0 <= weight_noise < math.inf)
+        ):
+            raise ValueError(f"weight_noise must be a finite float >= 0, got {weight_noise!r}.")
+        self.weight_noise = float(weight_noise)
+        self.label_noise = check_probability(label_noise, "label_noise")
+        if self.label_noise > 0 and loss not in ("softmax_cross_entropy", "logistic_cross_entropy"):
+            raise ValueError("label_noise applies to the cross-entropy losses only.")
+        if augment is not None and not callable(augment):
+            raise TypeError(f"augment must be a callable (X_batch, rng) -> X_batch, got {augment!r}.")
+        self.augment = augment
         if dropout_mode not in DROPOUT_MODES:
             raise ValueError(f"dropout_mode must be one of {DROPOUT_MODES}, got {dropout_mode!r}.")
         self.dropout_mode = dropout_mode
@@ -151,6 +179,7 @@ class Network:
         self.n_threads = n_threads
         self._rng = np.random.default_rng(random_state)
         self._seed = int(self._rng.integers(0, 2**63))
+        self._augment_rng = np.random.default_rng([self._seed, 1])
         self.coefs_ = None
         self.intercepts_ = None
         self._optimizer_state = None
@@ -241,6 +270,10 @@ class Network:
             "seed": self._seed,
             "step": self.steps_,
             "n_threads": 1,
+            "label_noise": self.label_noise,
+            "weight_noise": self.weight_noise,
+            "augment": self.augment,
+            "augment_rng": self._augment_rng,
         }
         hidden = self.layers[:-1]
         return _engine.Engine(

@@ -24,9 +24,11 @@ from libc.string cimport memcpy, memset
 from fastreg._blas cimport gemm, gemm_blocked, sum_of_squares
 from fastreg._dense cimport activation_backward, bias_activation_dropout
 from fastreg._loss cimport loss_gradient, output_activation
-from fastreg._random cimport (DROPOUT_STREAM, INPUT_NOISE_STREAM, SHUFFLE_STREAM,
-                              fill_keep_mask, keep_threshold, shuffle_indices,
-                              standard_normal, stream_key)
+from fastreg._loss cimport LOGISTIC_CROSS_ENTROPY, SOFTMAX_CROSS_ENTROPY
+from fastreg._random cimport (DROPOUT_STREAM, INPUT_NOISE_STREAM, LABEL_NOISE_STREAM,
+                              SHUFFLE_STREAM, WEIGHT_NOISE_STREAM, fill_keep_mask,
+                              keep_threshold, random_bits, shuffle_indices,
+                              standard_normal, stream_key, uniform_open)
 from fastreg._update cimport ADAM, StepRule, clip_column_norms, update_parameters
 
 
@@ -43,6 +45,7 @@ cdef struct DenseLayer:
     void* weights_state2        # Adam second moment (NULL otherwise)
     void* bias_state1
     void* bias_state2
+    void* saved_weights         # (n_in, n_out): the clean weights during a weight-noise step
     void* out                   # (batch, n_out): activations; the output layer's become delta
     void* delta                 # (batch, n_out): hidden layers only
     unsigned char* mask         # (batch, n_out): dropout keep-mask, or NULL
@@ -77,7 +80,8 @@ cdef class Engine:
         ``loss``, ``label_smoothing``, ``inverted_dropout``, ``input_noise``, ``optimizer``,
         ``momentum``, ``beta1``, ``beta2``, ``epsilon``, ``alpha``, ``weight_decay``,
         ``l1``, ``max_norm`` (0: off), ``seed``, ``step``, ``n_threads`` (threads of the
-        blocked matrix products; see ``_blas.gemm_blocked``).
+        blocked matrix products; see ``_blas.gemm_blocked``), ``label_noise``,
+        ``weight_noise``, ``augment`` (a callable or None) and ``augment_rng`` (its Generator).
     batch_size : int
         Largest number of rows a step will see.
     """
@@ -92,6 +96,12 @@ cdef class Engine:
     cdef bint inverted_dropout
     cdef double input_keep
     cdef double input_noise
+    cdef double label_noise
+    cdef double weight_noise
+    cdef object augment
+    cdef object augment_rng
+    cdef object augment_error
+    cdef object batch_x_array
     cdef StepRule rule
     cdef double alpha
     cdef double weight_decay
@@ -129,6 +139,11 @@ cdef class Engine:
         self.inverted_dropout = config["inverted_dropout"]
         self.input_keep = input_keep
         self.input_noise = config["input_noise"]
+        self.label_noise = config["label_noise"]
+        self.weight_noise = config["weight_noise"]
+        self.augment = config["augment"]
+        self.augment_rng = config["augment_rng"]
+        self.augment_error = None
         self.rule.optimizer = config["optimizer"]
         self.rule.momentum = config["momentum"]
         self.rule.beta1 = config["beta1"]
@@ -166,12 +181,15 @@ cdef class Engine:
             layer.bias_state2 = optional_address(b2)
             layer.grad_weights = address(self.grad_weight_arrays[i])
             layer.grad_bias = address(self.grad_bias_arrays[i])
+            layer.saved_weights = (self._new_buffer((layer.n_in, layer.n_out), dtype)
+                                   if self.weight_noise > 0 else NULL)
             layer.out = self._new_buffer((batch_size, layer.n_out), dtype)
             layer.delta = self._new_buffer((batch_size, layer.n_out), dtype) if hidden else NULL
             layer.mask = <unsigned char*> (
                 self._new_buffer((batch_size, layer.n_out), np.uint8)
                 if hidden and layer.keep < 1 else NULL)
         self.batch_x = self._new_buffer((batch_size, self.n_features), dtype)
+        self.batch_x_array = self.buffers[len(self.buffers) - 1]
         self.batch_y = self._new_buffer((batch_size, self.n_outputs), dtype)
         self.batch_weight = self._new_buffer((batch_size,), dtype)
         self.input_mask = <unsigned char*> (
@@ -251,7 +269,26 @@ cdef class Engine:
                              indptr_ptr, &y64[0, 0], &w64[0] if w64 is not None else NULL,
                              n_samples, &order_view[0], given_order, learning_rate, shuffle,
                              epoch, totals)
+        if self.augment_error is not None:
+            error, self.augment_error = self.augment_error, None
+            raise error
         return totals[0], totals[1]
+
+    cdef int _augment_batch(self, int n_rows) noexcept with gil:
+        """Replace the batch's inputs by ``augment(inputs, rng)``; -1 (error kept) on failure."""
+        batch = self.batch_x_array[:n_rows]
+        try:
+            result = self.augment(batch.copy(), self.augment_rng)
+            result = np.asarray(result)
+            if result.shape != batch.shape:
+                raise ValueError(f"augment returned shape {result.shape}; expected {batch.shape}.")
+            if not np.all(np.isfinite(result)):
+                raise ValueError("augment returned NaN or infinity.")
+            batch[...] = result
+        except BaseException as error:
+            self.augment_error = error
+            return -1
+        return 0
 
     def loss_gradient(self, X, Y, sample_weight, bint training=True):
         """Loss and gradients of the whole of ``X`` as one batch; parameters stay as they are.
@@ -305,6 +342,17 @@ cdef class Engine:
         return out
 
 
+
+def noisy_labels(Engine engine, Y, uint64_t epoch):
+    """The targets ``Y`` as label noise leaves them in `epoch` (a copy; for tests)."""
+    out = np.array(Y, dtype=np.float64, order="C")
+    cdef double[:, ::1] targets = out
+    cdef int64_t row
+    for row in range(targets.shape[0]):
+        _replace_label(engine, &targets[row, 0], row, epoch)
+    return out
+
+
 cdef void _train_epoch(Engine self, const floating* X, const int64_t* csr_indices,
                        const int64_t* csr_indptr, const floating* Y,
                        const floating* sample_weight, int64_t n_samples, int64_t* order,
@@ -339,12 +387,48 @@ cdef void _train_epoch(Engine self, const floating* X, const int64_t* csr_indice
             memcpy(batch_y + i * n_outputs, Y + row * n_outputs, n_outputs * sizeof(floating))
             if sample_weight != NULL:
                 batch_weight[i] = sample_weight[row]
+            if self.label_noise > 0:
+                _replace_label(self, batch_y + i * n_outputs, row, epoch)
+        if self.augment is not None and self._augment_batch(n_rows) != 0:
+            return
         batch_loss = _batch_step(self, batch_x, batch_y,
                                  batch_weight if sample_weight != NULL else NULL,
                                  n_rows, learning_rate, True, True, &weight_sum, &penalty)
         totals[0] += batch_loss / weight_sum * n_rows
         totals[1] += penalty / weight_sum * n_rows
         start += n_rows
+
+
+cdef void _replace_label(Engine self, floating* target, int64_t row,
+                         uint64_t epoch) noexcept nogil:
+    """Label noise: with probability label_noise, replace a sample's label by a random one.
+
+    Softmax targets become the one-hot vector of a uniformly drawn class (possibly the true
+    one); each logistic target becomes a fair coin. The draws depend on (seed, epoch, sample).
+    """
+    cdef uint64_t key = stream_key(self.seed, LABEL_NOISE_STREAM, epoch, 0)
+    cdef int k, n_outputs = self.n_outputs
+    cdef uint64_t counter
+    if self.loss == SOFTMAX_CROSS_ENTROPY:
+        if uniform_open(random_bits(key, 2 * <uint64_t> row)) < self.label_noise:
+            counter = random_bits(key, 2 * <uint64_t> row + 1) % <uint64_t> n_outputs
+            for k in range(n_outputs):
+                target[k] = 1 if k == <int> counter else 0
+    elif self.loss == LOGISTIC_CROSS_ENTROPY:
+        for k in range(n_outputs):
+            counter = 2 * (<uint64_t> row * n_outputs + k)
+            if uniform_open(random_bits(key, counter)) < self.label_noise:
+                target[k] = random_bits(key, counter + 1) & 1
+
+
+cdef void _perturb_weights(Engine self, DenseLayer* layer, floating* weights,
+                           int layer_index) noexcept nogil:
+    """Weight noise: keep the clean weights aside and add N(0, weight_noise^2) to each."""
+    cdef int64_t i, size = <int64_t> layer.n_in * layer.n_out
+    cdef uint64_t key = stream_key(self.seed, WEIGHT_NOISE_STREAM, <uint64_t> self.step, layer_index)
+    memcpy(layer.saved_weights, weights, size * sizeof(floating))
+    for i in range(size):
+        weights[i] = <floating> (weights[i] + self.weight_noise * standard_normal(key, i))
 
 
 cdef double _batch_step(Engine self, const floating* x, const floating* y,
@@ -402,6 +486,12 @@ cdef double _batch_step(Engine self, const floating* x, const floating* y,
             for i in range(size):
                 batch_x[i] = <floating> (batch_x[i] * (keep_scale if self.input_mask[i] else 0.0))
 
+    # Weight noise: the step's gradient is taken at perturbed weights; the update is
+    # applied to the clean ones, restored as soon as the backward pass is done with them.
+    if training and update and self.weight_noise > 0:
+        for l in range(self.n_layers):
+            _perturb_weights(self, &self.layers[l], <floating*> self.layers[l].weights, l)
+
     # Forward. Vanilla input dropout scales the inputs by their keep rate outside training.
     input_scale = 1.0 if training or self.inverted_dropout else self.input_keep
     layer_input = x
@@ -451,6 +541,9 @@ cdef double _batch_step(Engine self, const floating* x, const floating* y,
                 <floating*> previous.grad_bias, n_rows, previous.n_out,
                 previous.activation, previous.mask if training else NULL,
                 <floating> _dropout_scale(self, previous, training))
+        if training and update and self.weight_noise > 0:
+            memcpy(layer.weights, layer.saved_weights,
+                   <int64_t> layer.n_in * layer.n_out * sizeof(floating))
         if update:
             if self.alpha > 0:
                 squares += sum_of_squares(<floating*> layer.weights,

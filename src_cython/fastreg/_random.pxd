@@ -10,6 +10,8 @@ cdef enum StreamPurpose:
     DROPOUT_STREAM = 1
     INPUT_NOISE_STREAM = 2
     SHUFFLE_STREAM = 3
+    LABEL_NOISE_STREAM = 4
+    WEIGHT_NOISE_STREAM = 5
 
 cdef inline uint64_t mix64(uint64_t z) noexcept nogil:
     """SplitMix64's finalizer: a bijective mixer whose output bits all depend on every input bit."""

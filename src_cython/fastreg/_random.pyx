@@ -39,9 +39,14 @@ def bernoulli_mask(uint64_t seed, uint64_t step, uint64_t layer, Py_ssize_t n_ro
     return out.view(bool)
 
 
-def normal_noise(uint64_t seed, uint64_t step, Py_ssize_t size):
-    """The standard-normal input-noise draws the engine makes at `step`, flattened."""
-    cdef uint64_t key = stream_key(seed, INPUT_NOISE_STREAM, step, 0)
+def normal_noise(uint64_t seed, uint64_t step, Py_ssize_t size, uint64_t layer=0,
+                 bint weights=False):
+    """The standard-normal draws the engine makes at `step`, flattened.
+
+    Input noise by default; with ``weights``, the weight noise of layer ``layer``.
+    """
+    cdef uint64_t key = stream_key(seed, WEIGHT_NOISE_STREAM if weights else INPUT_NOISE_STREAM,
+                                   step, layer)
     out = np.empty(size, dtype=np.float64)
     cdef double[::1] values = out
     cdef Py_ssize_t i

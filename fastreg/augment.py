@@ -1,0 +1,139 @@
+"""Data augmentation: random transformations of each training minibatch's inputs.
+
+An augmentation is any callable ``augment(X_batch, rng) -> X_batch`` (labels unchanged),
+passed as ``Network(augment=...)``: the engine calls it on every minibatch, before input
+noise and dropout, with a ``numpy.random.Generator`` seeded from the network's
+``random_state``. The built-ins below transform each row of a batch independently; rows
+are 1-D signals, or images flattened in C order when ``shape=(height, width)`` is given.
+"""
+from numbers import Integral, Real
+
+import numpy as np
+
+__all__ = ["Compose", "Jitter", "RandomFlip", "RandomScale", "RandomShift"]
+
+
+def _check_shape(shape, n_features):
+    if shape is None:
+        return (n_features,)
+    if int(np.prod(shape)) != n_features:
+        raise ValueError(f"shape {shape} does not hold the batch's {n_features} features.")
+    return tuple(shape)
+
+
+class RandomShift:
+    """Shift each signal (or image) by a random whole number of samples (pixels).
+
+    Parameters
+    ----------
+    max_shift : int
+        Shifts are drawn uniformly from ``-max_shift .. max_shift`` along every axis.
+    mode : {"circular", "pad"}, default="circular"
+        Wrap around, or fill the uncovered samples with ``fill_value``.
+    shape : tuple of int, optional
+        ``(height, width)`` for flattened images; rows are 1-D signals by default.
+    fill_value : float, default=0.0
+    """
+
+    def __init__(self, max_shift, mode="circular", shape=None, fill_value=0.0):
+        if isinstance(max_shift, bool) or not isinstance(max_shift, Integral) or max_shift < 0:
+            raise ValueError(f"max_shift must be an integer >= 0, got {max_shift!r}.")
+        if mode not in ("circular", "pad"):
+            raise ValueError(f"mode must be 'circular' or 'pad', got {mode!r}.")
+        self.max_shift, self.mode, self.shape, self.fill_value = max_shift, mode, shape, fill_value
+
+    def __call__(self, X, rng):
+        shape = _check_shape(self.shape, X.shape[1])
+        out = X.reshape((X.shape[0],) + shape)
+        for axis in range(1, out.ndim):
+            length = out.shape[axis]
+            shifts = rng.integers(-self.max_shift, self.max_shift + 1, size=X.shape[0])
+            source = np.arange(length)[None, :] - shifts[:, None]  # out[i, j] = in[i, j - s_i]
+            index_shape = [X.shape[0]] + [1] * (out.ndim - 1)
+            index_shape[axis] = length
+            inside = (source >= 0) & (source < length)
+            source = np.mod(source, length)
+            out = np.take_along_axis(out, source.reshape(index_shape), axis=axis)
+            if self.mode == "pad":
+                out = np.where(inside.reshape(index_shape), out, self.fill_value)
+        return out.reshape(X.shape).astype(X.dtype, copy=False)
+
+
+class RandomScale:
+    """Multiply each row by a factor drawn uniformly from ``[low, high]``.
+
+    Parameters
+    ----------
+    low, high : float, default=0.8, 1.2
+        Positive bounds, ``low <= high``.
+    """
+
+    def __init__(self, low=0.8, high=1.2):
+        if not (isinstance(low, Real) and isinstance(high, Real) and 0 < low <= high < np.inf):
+            raise ValueError(f"need 0 < low <= high < inf, got low={low!r}, high={high!r}.")
+        self.low, self.high = low, high
+
+    def __call__(self, X, rng):
+        factors = rng.uniform(self.low, self.high, size=(X.shape[0], 1))
+        return (X * factors).astype(X.dtype, copy=False)
+
+
+class Jitter:
+    """Add Gaussian noise of standard deviation ``sigma`` to every input.
+
+    Parameters
+    ----------
+    sigma : float
+        Non-negative standard deviation.
+    """
+
+    def __init__(self, sigma):
+        if isinstance(sigma, bool) or not isinstance(sigma, Real) or not 0 <= sigma < np.inf:
+            raise ValueError(f"sigma must be a finite float >= 0, got {sigma!r}.")
+        self.sigma = sigma
+
+    def __call__(self, X, rng):
+        return (X + self.sigma * rng.standard_normal(X.shape)).astype(X.dtype, copy=False)
+
+
+class RandomFlip:
+    """Mirror flattened images left-right (and/or upside down), each with probability p.
+
+    Parameters
+    ----------
+    shape : tuple of int
+        ``(height, width)`` of the images.
+    horizontal : bool, default=True
+    vertical : bool, default=False
+    p : float, default=0.5
+    """
+
+    def __init__(self, shape, horizontal=True, vertical=False, p=0.5):
+        if len(shape) != 2:
+            raise ValueError(f"shape must be (height, width), got {shape!r}.")
+        if not (isinstance(p, Real) and 0 <= p <= 1):
+            raise ValueError(f"p must be in [0, 1], got {p!r}.")
+        self.shape, self.horizontal, self.vertical, self.p = tuple(shape), horizontal, vertical, p
+
+    def __call__(self, X, rng):
+        images = X.reshape((X.shape[0],) + _check_shape(self.shape, X.shape[1])).copy()
+        for flip, axis in ((self.horizontal, 2), (self.vertical, 1)):
+            if flip:
+                chosen = rng.random(X.shape[0]) < self.p
+                images[chosen] = np.flip(images[chosen], axis=axis)
+        return images.reshape(X.shape)
+
+
+class Compose:
+    """Apply augmentations one after the other."""
+
+    def __init__(self, augmentations):
+        self.augmentations = list(augmentations)
+        for augmentation in self.augmentations:
+            if not callable(augmentation):
+                raise TypeError(f"{augmentation!r} is not callable.")
+
+    def __call__(self, X, rng):
+        for augmentation in self.augmentations:
+            X = augmentation(X, rng)
+        return X
