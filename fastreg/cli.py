@@ -31,9 +31,11 @@ def _demo_networks(seed):
     return {"plain": plain, "regularized": regularized}
 
 
-def demo(epochs=150, seed=0, out=sys.stdout):
+def demo(epochs=150, seed=0, out=None):
     """Train the demo networks and print train/test accuracy and time per run."""
     from fastreg.datasets import load_mnist1d
+
+    out = sys.stdout if out is None else out
 
     print("Generating MNIST-1D (4000 train / 1000 test signals, 40 samples, 10 classes)...", file=out)
     X_train, y_train, X_test, y_test = load_mnist1d()
@@ -67,10 +69,11 @@ def demo(epochs=150, seed=0, out=sys.stdout):
     return results
 
 
-def info(out=sys.stdout):
+def info(out=None):
     """Print fastreg's version, Python, NumPy/SciPy and the BLAS libraries in use."""
     import scipy
 
+    out = sys.stdout if out is None else out
     print(f"fastreg {fastreg.__version__}", file=out)
     print(f"python {platform.python_version()} on {platform.machine()}", file=out)
     print(f"numpy {np.__version__}, scipy {scipy.__version__}", file=out)
