@@ -39,3 +39,47 @@ class Dense:
             or not 0.0 <= self.dropout < 1.0
         ):
             raise ValueError(f"Dense dropout must be a float in [0, 1), got {self.dropout!r}.")
+
+
+@dataclass(frozen=True)
+class Conv1D:
+    """A 1-D convolution: the same small filter slid along a signal (weight sharing).
+
+    The output at position t and channel o is
+    ``act(b_o + sum_{j, c} W[j * C_in + c, o] * x[t * stride - padding + j, c])``, the
+    input zero outside ``0 .. length - 1``. Activations are stored channels-last: a row of
+    features is ``length x channels`` in C order, so a single-channel signal is a plain row
+    and a following Dense layer sees ``out_length * channels`` features. Convolutions come
+    before every Dense layer of a network.
+
+    Parameters
+    ----------
+    channels : int
+        Output channels (filters), at least 1.
+    kernel_size : int
+        Filter length, at least 1.
+    stride : int, default=1
+    padding : int, default=0
+        Zeros added at both ends of the signal.
+    activation : {"identity", "logistic", "tanh", "relu"}, default="relu"
+    dropout : float, default=0.0
+        Probability of dropping each output unit (position and channel) while training.
+    """
+
+    channels: int
+    kernel_size: int
+    stride: int = 1
+    padding: int = 0
+    activation: str = "relu"
+    dropout: float = 0.0
+
+    def __post_init__(self):
+        for name, minimum in (("channels", 1), ("kernel_size", 1), ("stride", 1), ("padding", 0)):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, Integral) or value < minimum:
+                raise ValueError(f"Conv1D {name} must be an integer >= {minimum}, got {value!r}.")
+        Dense(1, self.activation, self.dropout)  # the same checks as a dense layer's
+
+    def output_length(self, length):
+        """Positions of the output for an input of ``length`` positions."""
+        return (length + 2 * self.padding - self.kernel_size) // self.stride + 1

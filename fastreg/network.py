@@ -17,7 +17,7 @@ from fastreg._validation import (
     check_sparse_matrix,
     is_sparse,
 )
-from fastreg.layers import ACTIVATIONS, Dense
+from fastreg.layers import ACTIVATIONS, Conv1D, Dense
 from fastreg.optimizers import SGD, AdamW, Optimizer
 from fastreg.regularizers import combine
 
@@ -43,9 +43,10 @@ class Network:
 
     Parameters
     ----------
-    layers : sequence of Dense
-        Hidden layers, then the output layer (whose width is the number of outputs and
-        whose activation must stay "identity": the loss sets the output function).
+    layers : sequence of Conv1D and Dense
+        Convolutions (if any), hidden dense layers, then the dense output layer (whose
+        width is the number of outputs and whose activation must stay "identity": the
+        loss sets the output function).
     loss : {"softmax_cross_entropy", "logistic_cross_entropy", "squared_error", "poisson"}
         Softmax over the outputs with cross-entropy (multiclass); a sigmoid per output
         with binary cross-entropy (binary or multilabel); identity with half squared
@@ -122,8 +123,11 @@ class Network:
         if not self.layers:
             raise ValueError("layers must hold at least the output layer.")
         for layer in self.layers:
-            if not isinstance(layer, Dense):
-                raise TypeError(f"layers must be Dense objects, got {layer!r}.")
+            if not isinstance(layer, (Dense, Conv1D)):
+                raise TypeError(f"layers must be Dense or Conv1D objects, got {layer!r}.")
+        kinds = [isinstance(layer, Conv1D) for layer in self.layers]
+        if any(kinds[i + 1] and not kinds[i] for i in range(len(kinds) - 1)) or kinds[-1]:
+            raise ValueError("Conv1D layers must come first, before the Dense layers and the output.")
         output = self.layers[-1]
         if output.activation != "identity" or output.dropout != 0:
             raise ValueError(
@@ -194,20 +198,45 @@ class Network:
         return self.layers[-1].units
 
     # ------------------------------------------------------------------ parameters
+    def _geometry(self, n_features):
+        """Per layer: weight shape, and the convolution geometry (or None) for the engine."""
+        shapes, convolutions = [], []
+        channels, length, width = 1, n_features, n_features
+        for i, layer in enumerate(self.layers):
+            if isinstance(layer, Conv1D):
+                out_length = layer.output_length(length)
+                if out_length < 1:
+                    raise ValueError(
+                        f"layer {i} ({layer!r}) gets signals of length {length}: too short for "
+                        f"its kernel with padding {layer.padding}."
+                    )
+                shapes.append((layer.kernel_size * channels, layer.channels))
+                convolutions.append((channels, length, layer.channels, out_length,
+                                     layer.kernel_size, layer.stride, layer.padding))
+                channels, length = layer.channels, out_length
+                width = channels * length
+            else:
+                shapes.append((width, layer.units))
+                convolutions.append(None)
+                width = layer.units
+        return shapes, convolutions
+
     def initialize(self, n_features):
         """Draw fresh weights for ``n_features`` inputs and reset the optimizer state.
 
         Glorot-uniform initialization as in scikit-learn: weights and biases uniform in
-        ``+-sqrt(6 / (fan_in + fan_out))`` (``sqrt(2 / ...)`` after a logistic layer).
+        ``+-sqrt(6 / (fan_in + fan_out))`` (``sqrt(2 / ...)`` after a logistic layer); a
+        convolution's fans are ``kernel_size`` times its input and output channels.
         """
         n_features = check_positive_int(n_features, "n_features")
-        widths = [n_features] + [layer.units for layer in self.layers]
+        shapes, _ = self._geometry(n_features)
         self.coefs_, self.intercepts_ = [], []
-        for i, (fan_in, fan_out) in enumerate(zip(widths[:-1], widths[1:])):
-            factor = 2.0 if self.layers[i].activation == "logistic" else 6.0
-            bound = math.sqrt(factor / (fan_in + fan_out))
-            self.coefs_.append(self._rng.uniform(-bound, bound, (fan_in, fan_out)).astype(self.dtype))
-            self.intercepts_.append(self._rng.uniform(-bound, bound, fan_out).astype(self.dtype))
+        for layer, (rows, cols) in zip(self.layers, shapes):
+            factor = 2.0 if layer.activation == "logistic" else 6.0
+            fan_out = cols * layer.kernel_size if isinstance(layer, Conv1D) else cols
+            bound = math.sqrt(factor / (rows + fan_out))
+            self.coefs_.append(self._rng.uniform(-bound, bound, (rows, cols)).astype(self.dtype))
+            self.intercepts_.append(self._rng.uniform(-bound, bound, cols).astype(self.dtype))
         self.n_features_in_ = n_features
         self.reset_optimizer()
         return self
@@ -270,6 +299,7 @@ class Network:
             "seed": self._seed,
             "step": self.steps_,
             "n_threads": 1,
+            "convolutions": self._geometry(self.n_features_in_)[1],
             "label_noise": self.label_noise,
             "weight_noise": self.weight_noise,
             "augment": self.augment,
@@ -296,10 +326,10 @@ class Network:
         """
         if self.coefs_ is None:
             raise NotFittedError("This Network has no weights yet: call fit or initialize first.")
-        widths = [self.n_features_in_] + [layer.units for layer in self.layers]
+        weight_shapes, _ = self._geometry(self.n_features_in_)
         for name, arrays, shapes in (
-            ("coefs_", self.coefs_, list(zip(widths[:-1], widths[1:]))),
-            ("intercepts_", self.intercepts_, [(w,) for w in widths[1:]]),
+            ("coefs_", self.coefs_, weight_shapes),
+            ("intercepts_", self.intercepts_, [(shape[1],) for shape in weight_shapes]),
         ):
             if not isinstance(arrays, list) or len(arrays) != len(shapes):
                 raise ValueError(f"{name} must be a list of {len(shapes)} arrays.")

@@ -33,8 +33,20 @@ from fastreg._update cimport ADAM, StepRule, clip_column_norms, update_parameter
 
 
 cdef struct DenseLayer:
-    int n_in
-    int n_out
+    int n_in                    # input features per sample (conv: in_length * in_channels)
+    int n_out                   # output features per sample (conv: out_length * out_channels)
+    int weight_rows             # W is (weight_rows, weight_cols): (n_in, n_out) for a dense
+    int weight_cols             # layer, (kernel * in_channels, out_channels) for a convolution
+    bint is_conv
+    int in_channels             # convolution geometry; activations are channels-last,
+    int in_length               # (batch, length, channels) in row-major order
+    int out_channels
+    int out_length
+    int kernel
+    int stride
+    int padding
+    void* cols                  # conv: (batch * out_length, kernel * in_channels) input patches
+    void* cols_delta            # conv: the gradient with respect to those patches
     int activation
     double keep                 # probability of keeping a unit of the output (1: no dropout)
     void* weights               # (n_in, n_out)
@@ -128,10 +140,12 @@ cdef class Engine:
                  list keep, double input_keep, dict config, int batch_size):
         cdef int i
         cdef DenseLayer* layer
+        convolutions = config.get("convolutions") or [None] * len(weights)
         dtype = weights[0].dtype
         self.single_precision = dtype == np.float32
         self.n_layers = len(weights)
-        self.n_features = weights[0].shape[0]
+        self.n_features = (convolutions[0][0] * convolutions[0][1] if convolutions[0]
+                           else weights[0].shape[0])
         self.n_outputs = weights[self.n_layers - 1].shape[1]
         self.batch_size = batch_size
         self.loss = config["loss"]
@@ -166,9 +180,23 @@ cdef class Engine:
         widest = 1
         for i in range(self.n_layers):
             layer = &self.layers[i]
-            layer.n_in = weights[i].shape[0]
-            layer.n_out = weights[i].shape[1]
-            widest = max(widest, layer.n_out)
+            layer.weight_rows = weights[i].shape[0]
+            layer.weight_cols = weights[i].shape[1]
+            layer.is_conv = convolutions[i] is not None
+            if layer.is_conv:
+                (layer.in_channels, layer.in_length, layer.out_channels, layer.out_length,
+                 layer.kernel, layer.stride, layer.padding) = convolutions[i]
+                layer.n_in = layer.in_length * layer.in_channels
+                layer.n_out = layer.out_length * layer.out_channels
+                layer.cols = self._new_buffer(
+                    (batch_size * layer.out_length, layer.weight_rows), dtype)
+                layer.cols_delta = self._new_buffer(
+                    (batch_size * layer.out_length, layer.weight_rows), dtype) if i > 0 else NULL
+            else:
+                layer.n_in = layer.weight_rows
+                layer.n_out = layer.weight_cols
+                layer.cols = layer.cols_delta = NULL
+            widest = max(widest, layer.weight_cols)
             hidden = i < self.n_layers - 1
             layer.activation = activations[i] if hidden else 0
             layer.keep = keep[i] if hidden else 1.0
@@ -181,7 +209,7 @@ cdef class Engine:
             layer.bias_state2 = optional_address(b2)
             layer.grad_weights = address(self.grad_weight_arrays[i])
             layer.grad_bias = address(self.grad_bias_arrays[i])
-            layer.saved_weights = (self._new_buffer((layer.n_in, layer.n_out), dtype)
+            layer.saved_weights = (self._new_buffer((layer.weight_rows, layer.weight_cols), dtype)
                                    if self.weight_noise > 0 else NULL)
             layer.out = self._new_buffer((batch_size, layer.n_out), dtype)
             layer.delta = self._new_buffer((batch_size, layer.n_out), dtype) if hidden else NULL
@@ -326,7 +354,10 @@ cdef class Engine:
         cdef int64_t n_samples = X.shape[0]
         cdef int chunk_rows = <int> min(n_samples, 256)
         cdef int widest = max([self.layers[l].n_out for l in range(self.n_layers)])
-        buffers = np.empty((2, chunk_rows * widest), dtype=out.dtype)
+        cdef int widest_patches = max([self.layers[l].out_length * self.layers[l].weight_rows
+                                       if self.layers[l].is_conv else 1
+                                       for l in range(self.n_layers)])
+        buffers = np.empty((3, chunk_rows * max(widest, widest_patches)), dtype=out.dtype)
         cdef const float[:, ::1] x32
         cdef const double[:, ::1] x64
         cdef float[:, ::1] b32, o32
@@ -334,11 +365,13 @@ cdef class Engine:
         if self.single_precision:
             x32, b32, o32 = X, buffers, out
             with nogil:
-                _predict(self, &x32[0, 0], n_samples, chunk_rows, &b32[0, 0], &b32[1, 0], &o32[0, 0])
+                _predict(self, &x32[0, 0], n_samples, chunk_rows, &b32[0, 0], &b32[1, 0],
+                         &b32[2, 0], &o32[0, 0])
         else:
             x64, b64, o64 = X, buffers, out
             with nogil:
-                _predict(self, &x64[0, 0], n_samples, chunk_rows, &b64[0, 0], &b64[1, 0], &o64[0, 0])
+                _predict(self, &x64[0, 0], n_samples, chunk_rows, &b64[0, 0], &b64[1, 0],
+                         &b64[2, 0], &o64[0, 0])
         return out
 
 
@@ -424,7 +457,7 @@ cdef void _replace_label(Engine self, floating* target, int64_t row,
 cdef void _perturb_weights(Engine self, DenseLayer* layer, floating* weights,
                            int layer_index) noexcept nogil:
     """Weight noise: keep the clean weights aside and add N(0, weight_noise^2) to each."""
-    cdef int64_t i, size = <int64_t> layer.n_in * layer.n_out
+    cdef int64_t i, size = <int64_t> layer.weight_rows * layer.weight_cols
     cdef uint64_t key = stream_key(self.seed, WEIGHT_NOISE_STREAM, <uint64_t> self.step, layer_index)
     memcpy(layer.saved_weights, weights, size * sizeof(floating))
     for i in range(size):
@@ -497,13 +530,12 @@ cdef double _batch_step(Engine self, const floating* x, const floating* y,
     layer_input = x
     for l in range(self.n_layers):
         layer = &self.layers[l]
-        gemm_blocked(False, False, n_rows, layer.n_out, layer.n_in,
-             <floating> (input_scale if l == 0 else 1.0),
-             layer_input, layer.n_in, <floating*> layer.weights, layer.n_out,
-             <floating> 0.0, <floating*> layer.out, layer.n_out, self.n_threads)
+        _layer_product(layer, layer_input, <floating*> layer.out, <floating*> layer.cols, n_rows,
+                       <floating> (input_scale if l == 0 else 1.0), self.n_threads)
         if l < self.n_layers - 1:
             bias_activation_dropout(
-                <floating*> layer.out, <floating*> layer.bias, n_rows, layer.n_out,
+                <floating*> layer.out, <floating*> layer.bias, _pass_rows(layer, n_rows),
+                _pass_cols(layer),
                 layer.activation, layer.mask if training else NULL, keep_threshold(layer.keep),
                 stream_key(self.seed, DROPOUT_STREAM, <uint64_t> self.step, l + 1),
                 <floating> _dropout_scale(self, layer, training))
@@ -527,41 +559,59 @@ cdef double _batch_step(Engine self, const floating* x, const floating* y,
         layer = &self.layers[l]
         delta = <floating*> (layer.out if l == self.n_layers - 1 else layer.delta)
         layer_input = x if l == 0 else <floating*> self.layers[l - 1].out
-        gemm_blocked(True, False, layer.n_in, layer.n_out, n_rows,
-             <floating> (input_scale if l == 0 else 1.0),
-             layer_input, layer.n_in, delta, layer.n_out,
-             <floating> 0.0, <floating*> layer.grad_weights, layer.n_out, self.n_threads)
+        if layer.is_conv:
+            gemm_blocked(True, False, layer.weight_rows, layer.weight_cols,
+                         n_rows * layer.out_length, <floating> (input_scale if l == 0 else 1.0),
+                         <floating*> layer.cols, layer.weight_rows, delta, layer.weight_cols,
+                         <floating> 0.0, <floating*> layer.grad_weights, layer.weight_cols,
+                         self.n_threads)
+        else:
+            gemm_blocked(True, False, layer.n_in, layer.n_out, n_rows,
+                         <floating> (input_scale if l == 0 else 1.0),
+                         layer_input, layer.n_in, delta, layer.n_out,
+                         <floating> 0.0, <floating*> layer.grad_weights, layer.n_out,
+                         self.n_threads)
         if l > 0:
             previous = &self.layers[l - 1]
-            gemm_blocked(False, True, n_rows, layer.n_in, layer.n_out, <floating> 1.0,
-                 delta, layer.n_out, <floating*> layer.weights, layer.n_out,
-                 <floating> 0.0, <floating*> previous.delta, layer.n_in, self.n_threads)
+            if layer.is_conv:
+                gemm_blocked(False, True, n_rows * layer.out_length, layer.weight_rows,
+                             layer.weight_cols, <floating> 1.0, delta, layer.weight_cols,
+                             <floating*> layer.weights, layer.weight_cols, <floating> 0.0,
+                             <floating*> layer.cols_delta, layer.weight_rows, self.n_threads)
+                _col2im(layer, <floating*> layer.cols_delta, <floating*> previous.delta, n_rows)
+            else:
+                gemm_blocked(False, True, n_rows, layer.n_in, layer.n_out, <floating> 1.0,
+                             delta, layer.n_out, <floating*> layer.weights, layer.n_out,
+                             <floating> 0.0, <floating*> previous.delta, layer.n_in,
+                             self.n_threads)
             activation_backward(
                 <floating*> previous.delta, <floating*> previous.out,
-                <floating*> previous.grad_bias, n_rows, previous.n_out,
+                <floating*> previous.grad_bias, _pass_rows(previous, n_rows),
+                _pass_cols(previous),
                 previous.activation, previous.mask if training else NULL,
                 <floating> _dropout_scale(self, previous, training))
         if training and update and self.weight_noise > 0:
             memcpy(layer.weights, layer.saved_weights,
-                   <int64_t> layer.n_in * layer.n_out * sizeof(floating))
+                   <int64_t> layer.weight_rows * layer.weight_cols * sizeof(floating))
         if update:
             if self.alpha > 0:
                 squares += sum_of_squares(<floating*> layer.weights,
-                                          <int64_t> layer.n_in * layer.n_out)
+                                          <int64_t> layer.weight_rows * layer.weight_cols)
             update_parameters(
                 <floating*> layer.weights, <floating*> layer.grad_weights,
                 <floating*> layer.weights_state1, <floating*> layer.weights_state2,
-                <int64_t> layer.n_in * layer.n_out, &rule, True)
+                <int64_t> layer.weight_rows * layer.weight_cols, &rule, True)
             update_parameters(
                 <floating*> layer.bias, <floating*> layer.grad_bias,
                 <floating*> layer.bias_state1, <floating*> layer.bias_state2,
-                layer.n_out, &rule, False)
+                layer.weight_cols, &rule, False)
             if self.max_norm > 0:
-                clip_column_norms(<floating*> layer.weights, layer.n_in, layer.n_out,
+                clip_column_norms(<floating*> layer.weights, layer.weight_rows, layer.weight_cols,
                                   self.max_norm, self.column_norms)
         elif self.alpha > 0:
             squares += _add_l2_gradient(<floating*> layer.grad_weights, <floating*> layer.weights,
-                                        <int64_t> layer.n_in * layer.n_out, self.alpha / total_weight)
+                                        <int64_t> layer.weight_rows * layer.weight_cols,
+                                        self.alpha / total_weight)
     if update:
         self.step += 1
     penalty[0] = 0.5 * self.alpha * squares
@@ -590,7 +640,8 @@ cdef double _add_l2_gradient(floating* grad, const floating* weights, int64_t si
 
 
 cdef void _predict(Engine self, const floating* X, int64_t n_samples, int chunk_rows,
-                   floating* buffer_a, floating* buffer_b, floating* out) noexcept nogil:
+                   floating* buffer_a, floating* buffer_b, floating* patches,
+                   floating* out) noexcept nogil:
     """out := the network's output for X, chunk by chunk, with two ping-pong buffers."""
     cdef int64_t start = 0
     cdef int n_rows, l
@@ -608,16 +659,78 @@ cdef void _predict(Engine self, const floating* X, int64_t n_samples, int chunk_
             layer = &self.layers[l]
             if l == self.n_layers - 1:
                 layer_out = out + start * self.n_outputs
-            gemm(False, False, n_rows, layer.n_out, layer.n_in,
-                 <floating> (input_scale if l == 0 else 1.0),
-                 layer_input, layer.n_in, <floating*> layer.weights, layer.n_out,
-                 <floating> 0.0, layer_out, layer.n_out)
+            _layer_product(layer, layer_input, layer_out, patches, n_rows,
+                           <floating> (input_scale if l == 0 else 1.0), 1)
             if l < self.n_layers - 1:
                 bias_activation_dropout(
-                    layer_out, <floating*> layer.bias, n_rows, layer.n_out,
+                    layer_out, <floating*> layer.bias, _pass_rows(layer, n_rows), _pass_cols(layer),
                     layer.activation, NULL, 0, 0, <floating> _dropout_scale(self, layer, False))
                 layer_input = layer_out
                 layer_out = spare
                 spare = <floating*> layer_input
         output_activation(layer_out, <floating*> layer.bias, n_rows, self.n_outputs, self.loss)
         start += n_rows
+
+
+cdef inline int _pass_rows(DenseLayer* layer, int n_rows) noexcept nogil:
+    """Rows of a layer's output as its elementwise passes see them: one per sample, or one
+    per (sample, position) for a convolution, whose bias and mask are per channel."""
+    return n_rows * layer.out_length if layer.is_conv else n_rows
+
+
+cdef inline int _pass_cols(DenseLayer* layer) noexcept nogil:
+    return layer.out_channels if layer.is_conv else layer.n_out
+
+
+cdef void _layer_product(DenseLayer* layer, const floating* layer_input, floating* out,
+                         floating* patches, int n_rows, floating alpha,
+                         int n_threads) noexcept nogil:
+    """out := alpha * inputs @ W, or for a convolution alpha * im2col(inputs) @ W."""
+    if layer.is_conv:
+        _im2col(layer, layer_input, patches, n_rows)
+        gemm_blocked(False, False, n_rows * layer.out_length, layer.weight_cols,
+                     layer.weight_rows, alpha, patches, layer.weight_rows,
+                     <floating*> layer.weights, layer.weight_cols, <floating> 0.0, out,
+                     layer.weight_cols, n_threads)
+    else:
+        gemm_blocked(False, False, n_rows, layer.n_out, layer.n_in, alpha, layer_input,
+                     layer.n_in, <floating*> layer.weights, layer.n_out, <floating> 0.0, out,
+                     layer.n_out, n_threads)
+
+
+cdef void _im2col(DenseLayer* layer, const floating* inputs, floating* patches,
+                  int n_rows) noexcept nogil:
+    """patches[(b, t), (j, c)] := inputs[b, t * stride - padding + j, c], 0 outside."""
+    cdef int64_t b, t, j, position
+    cdef int channels = layer.in_channels
+    cdef floating* row
+    for b in range(n_rows):
+        for t in range(layer.out_length):
+            row = patches + (b * layer.out_length + t) * layer.weight_rows
+            for j in range(layer.kernel):
+                position = t * layer.stride - layer.padding + j
+                if 0 <= position < layer.in_length:
+                    memcpy(row + j * channels,
+                           inputs + (b * layer.in_length + position) * channels,
+                           channels * sizeof(floating))
+                else:
+                    memset(row + j * channels, 0, channels * sizeof(floating))
+
+
+cdef void _col2im(DenseLayer* layer, const floating* patches, floating* inputs,
+                  int n_rows) noexcept nogil:
+    """The adjoint of _im2col: inputs := sum of the patch entries over where they came from."""
+    cdef int64_t b, t, j, c, position
+    cdef int channels = layer.in_channels
+    cdef const floating* row
+    cdef floating* target
+    memset(inputs, 0, <int64_t> n_rows * layer.n_in * sizeof(floating))
+    for b in range(n_rows):
+        for t in range(layer.out_length):
+            row = patches + (b * layer.out_length + t) * layer.weight_rows
+            for j in range(layer.kernel):
+                position = t * layer.stride - layer.padding + j
+                if 0 <= position < layer.in_length:
+                    target = inputs + (b * layer.in_length + position) * channels
+                    for c in range(channels):
+                        target[c] += row[j * channels + c]
