@@ -434,16 +434,10 @@ class UpStrips(StoppingCriterion):
 def _validation_loss(network, X, y):
     """Mean data loss of the network on ``(X, y)``, without the L2 penalty.
 
-    ``Network.loss_gradient`` adds ``alpha / (2 S) ||W||^2`` with S the number of rows
-    given; that term depends on the size of the validation set, not on how well the
-    network generalizes, so it is taken off again.
+    The penalty ``alpha / (2 S) ||W||^2`` depends on the size S of the validation set, not
+    on how well the network generalizes, so it is left out.
     """
-    loss = network.loss_gradient(X, y)[0]
-    alpha = network._regularization.get("alpha", 0.0)
-    if alpha > 0:
-        squares = math.fsum(float(np.sum(np.square(w, dtype=np.float64))) for w in network.coefs_)
-        loss -= 0.5 * alpha * squares / np.shape(y)[0]
-    return float(loss)
+    return float(network.evaluate(X, y)["data_loss"])
 
 
 def _n_rows(array):
@@ -498,7 +492,7 @@ class EarlyStopping:
         Held-out data, in the format ``fit`` takes.
     error : {"loss", "error_rate"} or callable, default="loss"
         ``E_va``: "loss" is the network's mean loss on the validation data (as
-        ``Network.loss_gradient`` computes it, dropout off, without the L2 penalty
+        ``Network.evaluate`` computes it, dropout off, without the L2 penalty
         term, whose size depends on the number of validation samples); "error_rate" is
         the fraction of misclassified samples (softmax: argmax of ``predict``; logistic:
         the fraction of wrong labels at 0.5); a callable ``error(network, X_val, y_val)
@@ -605,6 +599,12 @@ class EarlyStopping:
         if self.restore_best_weights:
             self.restore_best(network)
         return True
+
+    def on_train_end(self, network):
+        """Called by ``Network.fit`` when training stops: restore the best weights (if
+        ``restore_best``) also when the epochs ran out before a criterion held."""
+        if self.restore_best_weights and self.best_coefs_ is not None and not self.restored_:
+            self.restore_best(network)
 
     def restore_best(self, network):
         """Load the weights of ``best_epoch_`` into ``network``. Returns the network."""

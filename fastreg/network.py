@@ -430,7 +430,9 @@ class Network:
             Non-negative weights; each batch's loss is their weighted mean.
         callback : callable, optional
             ``callback(network, epoch_record) -> bool``, called after every epoch with a
-            dict of that epoch's figures; returning True stops training.
+            dict of that epoch's figures; returning True stops training. If it has an
+            ``on_train_end(network)`` method, that is called once training stops, for
+            whatever reason.
 
         Returns
         -------
@@ -448,6 +450,8 @@ class Network:
                     history[key].append(record[key])
                 if callback is not None and callback(self, record):
                     break
+        if callback is not None and hasattr(callback, "on_train_end"):
+            callback.on_train_end(self)
         return history
 
     def training_session(self, X, y, *, batch_size=32, sample_weight=None):
@@ -485,6 +489,29 @@ class Network:
             loss = engine.loss_gradient(X, Y, sample_weight, bool(training))
         grad_coefs, grad_intercepts = engine.gradients
         return loss, grad_coefs, grad_intercepts
+
+    def evaluate(self, X, y, *, sample_weight=None):
+        """Loss of ``(X, y)`` without dropout or noise: forward passes only, no gradients.
+
+        Parameters
+        ----------
+        X, y, sample_weight
+            As in :meth:`fit`.
+
+        Returns
+        -------
+        scores : dict
+            ``data_loss`` (the weighted mean loss), ``penalty`` (``alpha / (2 S) ||W||^2``
+            with ``S`` the sum of the weights, as in :meth:`loss_gradient`) and their sum
+            ``loss``.
+        """
+        X, Y, sample_weight = self._prepare(X, y, sample_weight)
+        batch_size = self._engine.batch_size if self._engine is not None else min(256, X.shape[0])
+        engine = self._engine_for(batch_size)
+        total, squares_term = engine.evaluate(X, Y, sample_weight)
+        weight_sum = float(X.shape[0] if sample_weight is None else sample_weight.sum())
+        data_loss, penalty = total / weight_sum, squares_term / weight_sum
+        return {"loss": data_loss + penalty, "data_loss": data_loss, "penalty": penalty}
 
     # ------------------------------------------------------------------ prediction
     def predict(self, X):

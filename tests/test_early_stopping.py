@@ -359,7 +359,9 @@ def test_early_stopping_runs_out_of_epochs():
     net = make_network("float64")
     net.fit(X, y, epochs=8, batch_size=10, callback=stopper)
     assert stopper.stopped_epoch_ is None and stopper.reason_ is None
-    assert len(stopper.val_errors_) == 8 and not stopper.restored_
+    # fit calls on_train_end: the best weights come back although no criterion held.
+    assert len(stopper.val_errors_) == 8 and stopper.restored_
+    assert cross_entropy(net, X_val, y_val) == pytest.approx(stopper.best_val_error_, rel=1e-9)
     with pytest.raises(RuntimeError, match="best weights"):
         EarlyStopping(Patience(), (X_val, y_val)).restore_best(net)
 

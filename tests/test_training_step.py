@@ -350,3 +350,21 @@ def test_matches_scikit_learn(optimizer, task):
     np.testing.assert_allclose(history["loss"], mlp.loss_curve_[-epochs:], rtol=1e-12)
     for ours, theirs in zip(net.coefs_ + net.intercepts_, mlp.coefs_ + mlp.intercepts_):
         np.testing.assert_allclose(ours, theirs, rtol=1e-11, atol=1e-13)
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+@pytest.mark.parametrize("loss", ["softmax_cross_entropy", "squared_error"])
+def test_evaluate_equals_the_gradient_free_part_of_loss_gradient(dtype, loss):
+    """evaluate() runs forward passes in chunks; its loss is loss_gradient's, any batch size."""
+    rng = np.random.default_rng(4)
+    X = rng.normal(size=(53, 6))
+    y = rng.integers(0, 3, 53) if loss == "softmax_cross_entropy" else rng.normal(size=(53, 3))
+    w = rng.uniform(0.5, 2.0, 53)
+    net = fastreg.Network([fastreg.Dense(7, "tanh", dropout=0.3), fastreg.Dense(3)], loss=loss,
+                          regularizers=[fastreg.L2(0.5)], dtype=dtype, random_state=2)
+    net.fit(X, y, epochs=1, batch_size=10)
+    scores = net.evaluate(X, y, sample_weight=w)
+    expected = net.loss_gradient(X, y, sample_weight=w)[0]
+    tol = 1e-12 if dtype == "float64" else 1e-5
+    assert scores["loss"] == pytest.approx(expected, rel=tol)
+    assert scores["loss"] == pytest.approx(scores["data_loss"] + scores["penalty"], rel=1e-15)

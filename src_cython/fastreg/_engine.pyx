@@ -338,7 +338,8 @@ cdef class Engine:
             with nogil:
                 total = _batch_step(self, &x32[0, 0], &y32[0, 0],
                                     &w32[0] if w32 is not None else NULL,
-                                    <int> n_rows, 0.0, training, False, &weight_sum, &penalty)
+                                    <int> n_rows, 0.0, training, False, True, &weight_sum,
+                                    &penalty)
         else:
             x64 = X
             y64 = Y
@@ -346,8 +347,40 @@ cdef class Engine:
             with nogil:
                 total = _batch_step(self, &x64[0, 0], &y64[0, 0],
                                     &w64[0] if w64 is not None else NULL,
-                                    <int> n_rows, 0.0, training, False, &weight_sum, &penalty)
+                                    <int> n_rows, 0.0, training, False, True, &weight_sum,
+                                    &penalty)
         return (total + penalty) / weight_sum
+
+    def evaluate(self, X, Y, sample_weight):
+        """``(sum_i w_i loss_i, alpha / 2 ||W||^2)`` over ``X``: forward passes only
+        (dropout off), in chunks of the engine's batch size."""
+        cdef int64_t n_samples = X.shape[0], start
+        cdef int n_rows
+        cdef const float[:, ::1] x32, y32
+        cdef const double[:, ::1] x64, y64
+        cdef const float[::1] w32
+        cdef const double[::1] w64
+        cdef double penalty = 0.0, chunk_weight, total = 0.0
+        if self.single_precision:
+            x32, y32 = X, Y
+            w32 = sample_weight if sample_weight is not None else None
+        else:
+            x64, y64 = X, Y
+            w64 = sample_weight if sample_weight is not None else None
+        start = 0
+        with nogil:
+            while start < n_samples:
+                n_rows = <int> min(<int64_t> self.batch_size, n_samples - start)
+                if self.single_precision:
+                    total += _batch_step(self, &x32[start, 0], &y32[start, 0],
+                                         &w32[start] if w32 is not None else NULL, n_rows, 0.0,
+                                         False, False, False, &chunk_weight, &penalty)
+                else:
+                    total += _batch_step(self, &x64[start, 0], &y64[start, 0],
+                                         &w64[start] if w64 is not None else NULL, n_rows, 0.0,
+                                         False, False, False, &chunk_weight, &penalty)
+                start += n_rows
+        return total, penalty
 
     def predict(self, X, out):
         """out := the network's output for ``X`` (dropout off), computed in chunks of rows."""
@@ -426,7 +459,8 @@ cdef void _train_epoch(Engine self, const floating* X, const int64_t* csr_indice
             return
         batch_loss = _batch_step(self, batch_x, batch_y,
                                  batch_weight if sample_weight != NULL else NULL,
-                                 n_rows, learning_rate, True, True, &weight_sum, &penalty)
+                                 n_rows, learning_rate, True, True, True, &weight_sum,
+                                 &penalty)
         totals[0] += batch_loss / weight_sum * n_rows
         totals[1] += penalty / weight_sum * n_rows
         start += n_rows
@@ -466,9 +500,10 @@ cdef void _perturb_weights(Engine self, DenseLayer* layer, floating* weights,
 
 cdef double _batch_step(Engine self, const floating* x, const floating* y,
                         const floating* sample_weight, int n_rows, double learning_rate,
-                        bint training, bint update, double* weight_sum,
+                        bint training, bint update, bint backward, double* weight_sum,
                         double* penalty) noexcept nogil:
-    """Forward, loss and backward on one batch, then (with `update`) one optimizer step.
+    """Forward, loss and (with `backward`) backward on one batch, then (with `update`) one
+    optimizer step.
 
     Returns ``sum_i w_i loss_i``; sets ``penalty`` to ``alpha / 2 ||W||^2`` (the weights
     before the step) and ``weight_sum`` to ``S``.
@@ -545,6 +580,14 @@ cdef double _batch_step(Engine self, const floating* x, const floating* y,
     data_loss = loss_gradient(<floating*> layer.out, <floating*> layer.bias, y, sample_weight,
                               n_rows, layer.n_out, self.loss, self.label_smoothing,
                               1.0 / total_weight, <floating*> layer.grad_bias)
+
+    if not backward:
+        if self.alpha > 0:
+            for l in range(self.n_layers):
+                squares += sum_of_squares(<floating*> self.layers[l].weights,
+                                          <int64_t> self.layers[l].weight_rows * self.layers[l].weight_cols)
+        penalty[0] = 0.5 * self.alpha * squares
+        return data_loss
 
     # Backward, updating each layer as soon as its weights have served the backward pass.
     if update:
