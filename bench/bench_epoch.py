@@ -26,11 +26,11 @@ D         60000 x 784       1024, 1024               256
 
 How it is timed
 ---------------
-For each configuration, every peer is built and trains one untimed warm-up
-epoch (allocation, JIT compilation, thread start-up).  Then, round after
-round, each peer trains one more epoch in turn; the median over the rounds is
-kept.  Taking turns spreads the slow spells of a shared machine over all
-peers instead of letting them fall on one.  An epoch is:
+For each configuration, every peer runs in a Python process of its own (so
+that the thread pools of one library, which spin for a while after each use,
+cannot take the cores of another): it is built, trains one untimed warm-up
+epoch (allocation, JIT compilation, thread start-up), then the timed epochs,
+whose median is kept.  An epoch is:
 
 * fastreg: one ``fit(epochs=1)`` call, timed by fastreg itself
   (``history["epoch_time"]``); the wall time of the whole call is kept too;
@@ -73,6 +73,7 @@ import json
 import os
 import platform
 import statistics
+import subprocess
 import sys
 import time
 from dataclasses import dataclass, field
@@ -285,43 +286,51 @@ def parse_arguments(argv=None):
     return arguments
 
 
-def time_epochs_round_robin(config, peers, X, y, repeats):
-    """Time ``repeats`` epochs of every peer on one configuration.
+def time_peer(config, name, repeats):
+    """Time ``repeats`` epochs of one peer on one configuration, in a process of its own.
 
-    Every peer is built and warmed up first; then each round trains one epoch
-    of each peer in turn, so that a slow spell of a shared machine falls on
-    all peers alike rather than on whichever happened to be running.
-    Progress goes to stderr.
+    Each peer runs alone in a fresh Python process: the thread pools of the others
+    (OpenMP, BLAS), which spin for a while after each use, cannot take its cores, and
+    what one library loads or sets cannot change another's speed. Progress goes to stderr.
 
     Parameters
     ----------
     config : str
         Name of the configuration in :data:`WORKLOADS`.
-    peers : list of str
-        Names of importable peers, in the order they take turns.
-    X, y : ndarray
-        Training set from :func:`make_data`.
+    name : str
+        Name of the peer in :data:`peers.PEERS`.
     repeats : int
-        Number of rounds, i.e. timed epochs per peer.
+        Timed epochs, after one warm-up epoch.
 
     Returns
     -------
-    dict
-        :class:`PeerTimings` by peer name.
+    PeerTimings
     """
-    train_epoch = {}
-    for name in peers:
-        print(f"[{config}] {name}: building and warming up", file=sys.stderr, flush=True)
-        train_epoch[name] = PEERS[name].prepare(WORKLOADS[config], X, y)
-    timings = {name: PeerTimings() for name in peers}
-    for round_number in range(1, repeats + 1):
-        for name in peers:
-            timings[name].add(train_epoch[name]())
-        progress = ", ".join(
-            f"{name} {timings[name].epoch_seconds[-1] * 1e3:.1f} ms" for name in peers
-        )
-        print(f"[{config}] round {round_number}/{repeats}: {progress}", file=sys.stderr, flush=True)
+    print(f"[{config}] {name}: {repeats} epochs after a warm-up...", file=sys.stderr, flush=True)
+    command = [sys.executable, os.path.abspath(__file__), "--worker", name, config, str(repeats)]
+    finished = subprocess.run(command, capture_output=True, text=True, check=False)
+    if finished.returncode != 0:
+        raise RuntimeError(f"{name} on {config} failed:\n{finished.stderr[-3000:]}")
+    measured = json.loads(finished.stdout.strip().splitlines()[-1])
+    timings = PeerTimings(measured["epoch_seconds"], measured["fit_call_seconds"])
+    print(
+        f"[{config}] {name}: median {timings.median_epoch_seconds * 1e3:.1f} ms",
+        file=sys.stderr,
+        flush=True,
+    )
     return timings
+
+
+def run_worker(name, config, repeats):
+    """The child process of :func:`time_peer`: print its timings as one JSON line."""
+    workload = WORKLOADS[config]
+    X, y = make_data(workload)
+    train_epoch = PEERS[name].prepare(workload, X, y)
+    timings = PeerTimings()
+    for _ in range(repeats):
+        timings.add(train_epoch())
+    print(json.dumps({"epoch_seconds": timings.epoch_seconds,
+                      "fit_call_seconds": timings.fit_call_seconds}))
 
 
 def render_table(configs, peers, results, matmul_peak):
@@ -457,6 +466,10 @@ def main(argv=None):
     int
         Exit status: 1 when none of the requested peers can be imported.
     """
+    argv = sys.argv[1:] if argv is None else argv
+    if argv[:1] == ["--worker"]:
+        run_worker(argv[1], argv[2], int(argv[3]))
+        return 0
     arguments = parse_arguments(argv)
 
     versions, unavailable = {}, {}
@@ -505,11 +518,8 @@ def main(argv=None):
 
     results = {}
     for config in arguments.configs:
-        workload = WORKLOADS[config]
         repeats = arguments.repeats or DEFAULT_REPEATS[config]
-        X, y = make_data(workload)
-        results[config] = time_epochs_round_robin(config, available, X, y, repeats)
-        del X, y
+        results[config] = {name: time_peer(config, name, repeats) for name in available}
 
     print(render_table(arguments.configs, available, results, matmul_peak))
     notes = [f"{name}: {PEERS[name].model_note}" for name in available if PEERS[name].model_note]

@@ -6,6 +6,10 @@ The core API is :class:`Network` made of :class:`Dense` layers, trained by :clas
 and label smoothing. :class:`EarlyStopping` ends training by one of Prechelt's criteria
 (:class:`Patience`, :class:`GeneralizationLoss`, :class:`ProgressQuotient`,
 :class:`UpStrips`) and restores the best weights.
+
+:class:`MLPClassifier` and :class:`MLPRegressor` are drop-in replacements for
+scikit-learn's estimators of the same names (they need ``pip install "fastreg[sklearn]"``);
+:func:`save` and :func:`load` store models in fastreg's own file format, without pickle.
 """
 from fastreg.early_stopping import (
     EarlyStopping,
@@ -15,12 +19,31 @@ from fastreg.early_stopping import (
     StoppingCriterion,
     UpStrips,
 )
+from fastreg.io import load, save
 from fastreg.layers import Conv1D, Dense
 from fastreg.network import Network
 from fastreg.optimizers import SGD, Adam, AdamW
 from fastreg.regularizers import L1, L2, ElasticNet, MaxNorm, WeightDecay
 
 __version__ = "0.1.0"
+
+#: Names that need scikit-learn; imported on first access so that fastreg works without it.
+_SKLEARN_ESTIMATORS = ("MLPClassifier", "MLPRegressor")
+
+
+def __getattr__(name):
+    if name in _SKLEARN_ESTIMATORS:
+        try:
+            from fastreg import estimators
+        except ImportError as error:
+            if not (error.name or "").startswith("sklearn"):
+                raise
+            raise ImportError(
+                f"fastreg.{name} needs scikit-learn: pip install \"fastreg[sklearn]\""
+            ) from error
+        return getattr(estimators, name)
+    raise AttributeError(f"module 'fastreg' has no attribute {name!r}")
+
 
 __all__ = [
     "Adam",
@@ -32,6 +55,8 @@ __all__ = [
     "GeneralizationLoss",
     "L1",
     "L2",
+    "MLPClassifier",
+    "MLPRegressor",
     "MaxNorm",
     "Network",
     "Patience",
@@ -40,4 +65,6 @@ __all__ = [
     "StoppingCriterion",
     "UpStrips",
     "WeightDecay",
+    "load",
+    "save",
 ]

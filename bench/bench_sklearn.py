@@ -1,0 +1,90 @@
+"""fastreg's estimators against scikit-learn's, as a user of scikit-learn would run them.
+
+For each dataset (digits and breast_cancer: classification; diabetes: regression), both
+libraries' estimator with default parameters (and random_state=0) is scored by 5-fold
+cross-validation in a StandardScaler pipeline; the whole cross-validation is timed, the
+median of ``--repeats`` runs reported. Then the latency of ``predict_proba`` on one
+sample of digits (timeit, median of 7 runs of 2000 calls). Run:
+
+    python bench/bench_sklearn.py [--repeats 3]
+
+Figures depend on the machine and on other work running on it: the load average is
+printed first.
+"""
+import argparse
+import os
+import statistics
+import time
+import timeit
+import warnings
+
+import numpy as np
+from sklearn import neural_network
+from sklearn.datasets import load_breast_cancer, load_diabetes, load_digits
+from sklearn.exceptions import ConvergenceWarning
+from sklearn.model_selection import cross_val_score
+from sklearn.pipeline import make_pipeline
+from sklearn.preprocessing import StandardScaler
+
+import fastreg
+
+DATASETS = {
+    "digits": (load_digits, "MLPClassifier"),
+    "breast_cancer": (load_breast_cancer, "MLPClassifier"),
+    "diabetes": (load_diabetes, "MLPRegressor"),
+}
+LIBRARIES = {"fastreg": fastreg, "scikit-learn": neural_network}
+
+
+def time_cross_validation(library, estimator_name, X, y, repeats):
+    """(median seconds, mean CV score) of 5-fold CV of the default estimator."""
+    seconds, score = [], None
+    for _ in range(repeats):
+        model = make_pipeline(StandardScaler(), getattr(library, estimator_name)(random_state=0))
+        start = time.perf_counter()
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", ConvergenceWarning)
+            score = cross_val_score(model, X, y, cv=5).mean()
+        seconds.append(time.perf_counter() - start)
+    return statistics.median(seconds), score
+
+
+def predict_latency(library, X, y):
+    """Median seconds of one predict_proba call on a single row."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        model = library.MLPClassifier(random_state=0, max_iter=20).fit(X, y)
+    row = np.ascontiguousarray(X[:1])
+    model.predict_proba(row)
+    calls = 2000
+    runs = timeit.repeat(lambda: model.predict_proba(row), number=calls, repeat=7)
+    return statistics.median(runs) / calls
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--repeats", type=int, default=3, help="timed runs per cell (median)")
+    args = parser.parse_args(argv)
+    if hasattr(os, "getloadavg"):
+        print(f"Load average over the last minute: {os.getloadavg()[0]:.2f} on {os.cpu_count()} cores")
+    header = f"{'dataset':<14}{'fastreg s':>11}{'sklearn s':>11}{'speed-up':>10}{'fastreg score':>15}{'sklearn score':>15}"
+    print(header)
+    print("-" * len(header))
+    for dataset, (loader, estimator_name) in DATASETS.items():
+        X, y = loader(return_X_y=True)
+        results = {name: time_cross_validation(lib, estimator_name, X, y, args.repeats)
+                   for name, lib in LIBRARIES.items()}
+        (ours, our_score), (theirs, their_score) = results["fastreg"], results["scikit-learn"]
+        print(f"{dataset:<14}{ours:>11.3f}{theirs:>11.3f}{theirs / ours:>9.1f}x{our_score:>15.4f}{their_score:>15.4f}")
+    X, y = load_digits(return_X_y=True)
+    X = StandardScaler().fit_transform(X)
+    latency = {name: predict_latency(lib, X, y) for name, lib in LIBRARIES.items()}
+    print(
+        f"\npredict_proba, one digits row (median): fastreg {latency['fastreg'] * 1e6:.1f} us, "
+        f"scikit-learn {latency['scikit-learn'] * 1e6:.1f} us "
+        f"({latency['scikit-learn'] / latency['fastreg']:.1f}x)"
+    )
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,1148 @@
+"""scikit-learn estimators on fastreg's engine: MLPClassifier and MLPRegressor.
+
+Drop-in replacements for ``sklearn.neural_network.MLPClassifier`` and ``MLPRegressor``:
+the same constructor parameters, defaults, fitted attributes and methods, and with
+fastreg's extras off the same model. The weights are drawn with the same ``RandomState``
+calls as scikit-learn's, the samples visit the same shuffled order and the validation split
+is the same, so a given ``random_state`` gives scikit-learn's weights up to rounding.
+
+The extras (dropout, input dropout, L1, decoupled weight decay, max-norm, label smoothing,
+input noise) are off by default. They apply to the stochastic solvers ('sgd', 'adam');
+'lbfgs' takes ``alpha`` and ``label_smoothing`` only.
+
+This module needs scikit-learn (``pip install "fastreg[sklearn]"``).
+"""
+import math
+import time
+import warnings
+from numbers import Integral, Real
+
+import numpy as np
+import scipy.optimize
+import scipy.sparse
+from sklearn.base import BaseEstimator, ClassifierMixin, RegressorMixin, _fit_context, is_classifier
+from sklearn.exceptions import ConvergenceWarning
+from sklearn.metrics import accuracy_score, r2_score
+from sklearn.model_selection import train_test_split
+from sklearn.neural_network._base import LOSS_FUNCTIONS
+from sklearn.preprocessing import LabelBinarizer
+from sklearn.utils import check_random_state, column_or_1d
+from sklearn.utils._param_validation import Interval, Options, StrOptions
+from sklearn.utils.fixes import _get_additional_lbfgs_options_dict
+from sklearn.utils.metaestimators import available_if
+from sklearn.utils.multiclass import _check_partial_fit_first_call, type_of_target, unique_labels
+from sklearn.utils.optimize import _check_optimize_result
+from sklearn.utils.validation import _check_sample_weight, check_is_fitted, validate_data
+
+from fastreg.io import save
+from fastreg.layers import Dense
+from fastreg.network import Network
+from fastreg.optimizers import SGD, Adam
+from fastreg.regularizers import L1, L2, MaxNorm, WeightDecay
+
+STOCHASTIC_SOLVERS = ("sgd", "adam")
+
+#: Network loss of each output activation (classification) or regression loss.
+NETWORK_LOSSES = {
+    "softmax": "softmax_cross_entropy",
+    "logistic": "logistic_cross_entropy",
+    "squared_error": "squared_error",
+    "poisson": "poisson",
+}
+
+#: Parameters the stochastic solvers take and 'lbfgs' does not.
+STOCHASTIC_ONLY_EXTRAS = ("dropout", "input_dropout", "input_noise", "l1", "weight_decay", "max_norm")
+
+#: Smallest 'adaptive' learning rate: below it, training stops (as in scikit-learn).
+MIN_ADAPTIVE_LEARNING_RATE = 1e-6
+
+
+def _is_plain_dense(X, n_features):
+    """True for a 2-D float ndarray with n_features columns: no conversion needed."""
+    return (
+        type(X) is np.ndarray
+        and X.ndim == 2
+        and X.shape[1] == n_features
+        and (X.dtype == np.float64 or X.dtype == np.float32)
+    )
+
+
+def _built_engine(network):
+    """The network's compiled engine if it still points at coefs_ and intercepts_, else None.
+
+    Prediction of a few rows is dominated by checks: with X already checked, the engine's
+    predict is one call. Network.predict rebuilds the engine when this returns None.
+    """
+    engine = network._engine
+    if engine is None:
+        return None
+    bound = network._engine_arrays
+    current = network.coefs_ + network.intercepts_
+    if len(bound) != len(current) or any(a is not b for a, b in zip(bound, current)):
+        return None
+    return engine
+
+
+class _BaseMLP(BaseEstimator):
+    """Shared training and prediction of MLPClassifier and MLPRegressor."""
+
+    _parameter_constraints: dict = {
+        "hidden_layer_sizes": ["array-like", Interval(Integral, 1, None, closed="left")],
+        "activation": [StrOptions({"identity", "logistic", "tanh", "relu"})],
+        "solver": [StrOptions({"lbfgs", "sgd", "adam"})],
+        "alpha": [Interval(Real, 0, None, closed="left")],
+        "batch_size": [StrOptions({"auto"}), Interval(Integral, 1, None, closed="left")],
+        "learning_rate": [StrOptions({"constant", "invscaling", "adaptive"})],
+        "learning_rate_init": [Interval(Real, 0, None, closed="neither")],
+        "power_t": [Interval(Real, 0, None, closed="left")],
+        "max_iter": [Interval(Integral, 1, None, closed="left")],
+        "shuffle": ["boolean"],
+        "random_state": ["random_state"],
+        "tol": [Interval(Real, 0, None, closed="left")],
+        "verbose": ["verbose"],
+        "warm_start": ["boolean"],
+        # scikit-learn accepts momentum=1, an update that never forgets; fastreg does not.
+        "momentum": [Interval(Real, 0, 1, closed="left")],
+        "nesterovs_momentum": ["boolean"],
+        "early_stopping": ["boolean"],
+        "validation_fraction": [Interval(Real, 0, 1, closed="left")],
+        "beta_1": [Interval(Real, 0, 1, closed="left")],
+        "beta_2": [Interval(Real, 0, 1, closed="left")],
+        "epsilon": [Interval(Real, 0, None, closed="neither")],
+        "n_iter_no_change": [Interval(Integral, 1, None, closed="left"), Options(Real, {np.inf})],
+        "max_fun": [Interval(Integral, 1, None, closed="left")],
+        "dropout": [Interval(Real, 0, 1, closed="left"), "array-like"],
+        "input_dropout": [Interval(Real, 0, 1, closed="left")],
+        "l1": [Interval(Real, 0, None, closed="left")],
+        "weight_decay": [Interval(Real, 0, None, closed="left")],
+        "max_norm": [None, Interval(Real, 0, None, closed="neither")],
+        "input_noise": [Interval(Real, 0, None, closed="left")],
+    }
+
+    # ------------------------------------------------------------------ configuration
+    def _hidden_layer_sizes(self):
+        sizes = self.hidden_layer_sizes
+        sizes = list(sizes) if hasattr(sizes, "__iter__") else [sizes]
+        for size in sizes:
+            if isinstance(size, (bool, np.bool_)) or not isinstance(size, (Integral, np.integer)):
+                raise ValueError(f"hidden_layer_sizes must hold integers, got {self.hidden_layer_sizes!r}.")
+            if size <= 0:
+                raise ValueError(f"hidden_layer_sizes must be > 0, got {sizes}.")
+        return [int(size) for size in sizes]
+
+    def _hidden_dropouts(self, n_hidden):
+        """One drop probability per hidden layer, from a float or a sequence."""
+        if isinstance(self.dropout, Real) and not isinstance(self.dropout, bool):
+            return [float(self.dropout)] * n_hidden
+        dropouts = list(np.ravel(np.asarray(self.dropout, dtype=object)))
+        if len(dropouts) != n_hidden:
+            raise ValueError(
+                f"dropout must be one float or one per hidden layer ({n_hidden}), got {self.dropout!r}."
+            )
+        for p in dropouts:
+            if isinstance(p, bool) or not isinstance(p, Real) or not 0 <= p < 1:
+                raise ValueError(f"dropout probabilities must be floats in [0, 1), got {self.dropout!r}.")
+        return [float(p) for p in dropouts]
+
+    def _uses_random_extras(self, dropouts):
+        return any(p > 0 for p in dropouts) or self.input_dropout > 0 or self.input_noise > 0
+
+    def _check_solver_extras(self, dropouts):
+        if self.solver != "lbfgs":
+            return
+        used = [name for name in STOCHASTIC_ONLY_EXTRAS if name != "dropout" and getattr(self, name)]
+        if any(p > 0 for p in dropouts):
+            used.insert(0, "dropout")
+        if used:
+            raise ValueError(
+                f"solver='lbfgs' does not support {', '.join(used)}: these act at every "
+                "minibatch step. Use solver='sgd' or 'adam', or leave them off."
+            )
+
+    def _network_key(self, dropouts):
+        """The settings a Network is built from: a new key needs a new Network."""
+        return (
+            self.activation, self.solver, tuple(dropouts), float(self.alpha), float(self.l1),
+            float(self.weight_decay), self.max_norm, float(self.input_dropout),
+            float(self.input_noise), float(self._label_smoothing()), self.out_activation_,
+            float(self.momentum), bool(self.nesterovs_momentum), float(self.beta_1),
+            float(self.beta_2), float(self.epsilon),
+        )
+
+    def _label_smoothing(self):
+        return 0.0
+
+    def _build_network(self, hidden, dropouts, dtype, seed):
+        layers = [Dense(units, self.activation, dropout=p) for units, p in zip(hidden, dropouts)]
+        layers.append(Dense(self.n_outputs_))
+        if self.solver == "adam":
+            optimizer = Adam(self.learning_rate_init, self.beta_1, self.beta_2, self.epsilon)
+        else:  # 'sgd'; 'lbfgs' only evaluates losses and gradients
+            momentum = self.momentum if self.solver == "sgd" else 0.0
+            optimizer = SGD(self.learning_rate_init, momentum, bool(self.nesterovs_momentum and momentum > 0))
+        regularizers = [L2(self.alpha)] if self.alpha > 0 else []
+        if self.l1 > 0:
+            regularizers.append(L1(self.l1))
+        if self.weight_decay > 0:
+            regularizers.append(WeightDecay(self.weight_decay))
+        if self.max_norm is not None:
+            regularizers.append(MaxNorm(self.max_norm))
+        return Network(
+            layers,
+            loss=NETWORK_LOSSES[self.out_activation_ if is_classifier(self) else self.loss],
+            optimizer=optimizer,
+            regularizers=regularizers,
+            input_dropout=self.input_dropout,
+            input_noise=self.input_noise,
+            label_smoothing=self._label_smoothing(),
+            dtype=dtype,
+            random_state=seed,
+        )
+
+    # ------------------------------------------------------------------ weights
+    def _initialize(self, Y, layer_units, dtype):
+        """Fresh model: attributes, and weights drawn exactly as scikit-learn draws them."""
+        self.n_iter_ = 0
+        self.t_ = 0
+        self.n_outputs_ = Y.shape[1]
+        self.n_layers_ = len(layer_units)
+        if not is_classifier(self):
+            self.out_activation_ = "exp" if self.loss == "poisson" else "identity"
+        elif self._label_binarizer.y_type_ == "multiclass":
+            self.out_activation_ = "softmax"
+        else:
+            self.out_activation_ = "logistic"
+        coefs, intercepts = [], []
+        for fan_in, fan_out in zip(layer_units[:-1], layer_units[1:]):
+            # Glorot uniform; sqrt(2/...) for logistic hidden units (scikit-learn's choice).
+            factor = 2.0 if self.activation == "logistic" else 6.0
+            bound = np.sqrt(factor / (fan_in + fan_out))
+            coefs.append(self._random_state.uniform(-bound, bound, (fan_in, fan_out)).astype(dtype, copy=False))
+            intercepts.append(self._random_state.uniform(-bound, bound, fan_out).astype(dtype, copy=False))
+        self.coefs_, self.intercepts_ = coefs, intercepts
+        self._best_coefs = [c.copy() for c in coefs]
+        self._best_intercepts = [b.copy() for b in intercepts]
+        if self.solver in STOCHASTIC_SOLVERS:
+            self._reset_stochastic_records()
+        self.__dict__.pop("_network", None)
+
+    def _reset_stochastic_records(self):
+        self.loss_curve_ = []
+        self._no_improvement_count = 0
+        if self.early_stopping:
+            self.validation_scores_ = []
+            self.validation_loss_curve_ = []
+            self.best_validation_score_ = -np.inf
+            self.best_loss_ = None
+        else:
+            self.best_loss_ = np.inf
+            self.validation_scores_ = None
+            self.validation_loss_curve_ = None
+            self.best_validation_score_ = None
+
+    def _prepared_network(self, hidden, dropouts, dtype):
+        """The Network to train, rebuilt when a training setting changed; holds coefs_."""
+        key = self._network_key(dropouts)
+        network = self.__dict__.get("_network")
+        if network is not None and self._network_built_from == key:
+            self._sync_network_weights()
+            return network
+        expected = [self.n_features_in_] + hidden + [self.n_outputs_]
+        shapes = [c.shape for c in self.coefs_]
+        if shapes != list(zip(expected[:-1], expected[1:])):
+            raise ValueError(
+                f"The weights have shapes {shapes}, which do not match hidden_layer_sizes="
+                f"{self.hidden_layer_sizes!r}; fit with warm_start=False to start afresh."
+            )
+        if network is not None:
+            dtype = network.dtype
+        seed = self._random_state.randint(np.iinfo(np.int32).max) if self._uses_random_extras(dropouts) else 0
+        network = self._build_network(hidden, dropouts, dtype, seed)
+        network.initialize(self.n_features_in_)
+        network.set_weights(self.coefs_, self.intercepts_)
+        self.coefs_, self.intercepts_ = network.coefs_, network.intercepts_
+        self._network = network
+        self._network_built_from = key
+        self.__dict__.pop("_learning_rate_now", None)  # a new network has a new optimizer
+        return network
+
+    def _sync_network_weights(self):
+        """Adopt weights the user assigned to coefs_ / intercepts_ (lists or their items)."""
+        network = self._network
+        coefs, intercepts = self.coefs_, self.intercepts_
+        if coefs is network.coefs_ and intercepts is network.intercepts_ and all(
+            type(a) is np.ndarray and a.dtype == network.dtype and a.flags.c_contiguous and a.flags.writeable
+            for a in coefs + intercepts
+        ):
+            return
+        values = [np.array(a) for a in coefs], [np.array(a) for a in intercepts]
+        if coefs is network.coefs_:
+            network.coefs_ = [np.empty_like(a, dtype=network.dtype, order="C") for a in values[0]]
+            network.intercepts_ = [np.empty_like(a, dtype=network.dtype, order="C") for a in values[1]]
+        network.set_weights(*values)
+        self.coefs_, self.intercepts_ = network.coefs_, network.intercepts_
+
+    # ------------------------------------------------------------------ fitting
+    def _fit(self, X, y, sample_weight=None, incremental=False, validation_data=None):
+        hidden = self._hidden_layer_sizes()
+        dropouts = self._hidden_dropouts(len(hidden))
+        self._check_solver_extras(dropouts)
+        first_pass = not hasattr(self, "coefs_") or (not self.warm_start and not incremental)
+        X, Y = self._validate_input(X, y, incremental, reset=first_pass)
+        if sample_weight is not None:
+            sample_weight = _check_sample_weight(sample_weight, X, dtype=X.dtype)
+        self.n_outputs_ = Y.shape[1]
+        layer_units = [X.shape[1]] + hidden + [self.n_outputs_]
+        self._random_state = check_random_state(self.random_state)
+        if first_pass:
+            self._initialize(Y, layer_units, X.dtype)
+        network = self._prepared_network(hidden, dropouts, X.dtype)
+        X = X.astype(network.dtype, copy=False)
+        Y = Y.astype(network.dtype, copy=False)
+        if sample_weight is not None:
+            sample_weight = sample_weight.astype(network.dtype, copy=False)
+        if self.solver in STOCHASTIC_SOLVERS:
+            self._fit_stochastic(network, X, Y, sample_weight, incremental, validation_data)
+        else:
+            if validation_data is not None:
+                raise ValueError("validation_data needs solver='sgd' or 'adam'.")
+            self._fit_lbfgs(network, X, Y, sample_weight)
+        if not all(np.isfinite(w).all() for w in self.coefs_ + self.intercepts_):
+            raise ValueError(
+                "Solver produced non-finite parameter weights. The input data may contain "
+                "large values and need to be preprocessed."
+            )
+        return self
+
+    def _loss_for_sklearn(self, data_loss, penalty):
+        """scikit-learn's loss_: its squared error is a mean over outputs, fastreg's a sum."""
+        if self.out_activation_ == "identity":
+            data_loss /= self.n_outputs_
+        return data_loss + penalty
+
+    def _fit_lbfgs(self, network, X, Y, sample_weight):
+        if scipy.sparse.issparse(X):
+            # The engine takes one dense batch per loss evaluation: densify once.
+            X = X.toarray()
+        arrays = network.coefs_ + network.intercepts_
+        bounds = np.cumsum([0] + [a.size for a in arrays])
+        weight_sum = X.shape[0] if sample_weight is None else float(np.sum(sample_weight, dtype=np.float64))
+
+        def unpack(packed):
+            for array, start, stop in zip(arrays, bounds[:-1], bounds[1:]):
+                array.reshape(-1)[:] = packed[start:stop]
+
+        # scikit-learn's cross-entropy clips probabilities to [eps, 1 - eps], which bounds
+        # the loss where the line search tries long steps; the engine's exact loss is not
+        # bounded. Evaluating scikit-learn's loss function on the outputs keeps the line
+        # search, and so the model, the same (the gradients are the same either way).
+        clipped_loss = self.out_activation_ in ("softmax", "logistic") and self._label_smoothing() == 0
+
+        def loss_and_gradient(packed):
+            unpack(packed)
+            loss, grad_coefs, grad_intercepts = network.loss_gradient(X, Y, sample_weight=sample_weight)
+            squares = sum(float(np.dot(c.ravel(), c.ravel())) for c in network.coefs_)
+            penalty = 0.5 * self.alpha * squares / weight_sum
+            if clipped_loss:
+                data_loss = LOSS_FUNCTIONS[self._loss_function_name()](Y, network.predict(X), sample_weight)
+            else:
+                data_loss = self._loss_for_sklearn(loss - penalty, 0.0)
+            gradient = np.concatenate([g.ravel() for g in grad_coefs + grad_intercepts]).astype(np.float64)
+            return data_loss + penalty, gradient
+
+        iprint = 1 if self.verbose is True or self.verbose >= 1 else -1
+        result = scipy.optimize.minimize(
+            loss_and_gradient,
+            np.concatenate([a.ravel() for a in arrays]).astype(np.float64),
+            method="L-BFGS-B",
+            jac=True,
+            options={
+                "maxfun": self.max_fun,
+                "maxiter": self.max_iter,
+                "gtol": self.tol,
+                **_get_additional_lbfgs_options_dict("iprint", iprint),
+            },
+        )
+        self.n_iter_ = _check_optimize_result("lbfgs", result, self.max_iter)
+        self.loss_ = result.fun
+        unpack(result.x)
+
+    def _validation_split(self, X, Y, sample_weight, validation_data):
+        """(X_train, Y_train, w_train, validation) with validation as (X, Y, labels, w) or None."""
+        if validation_data is not None:
+            X_val, y_val = self._validate_validation_data(validation_data)
+            X_val = X_val.astype(self._network.dtype, copy=False)
+            Y_val, y_val = self._validation_targets(y_val)
+            return X, Y, sample_weight, (X_val, Y_val, y_val, None)
+        if not self.early_stopping:
+            return X, Y, sample_weight, None
+        # Stratify only single-output classification, as scikit-learn does.
+        stratify = Y if is_classifier(self) and self.n_outputs_ == 1 else None
+        arrays = (X, Y) if sample_weight is None else (X, Y, sample_weight)
+        parts = train_test_split(
+            *arrays, random_state=self._random_state, test_size=self.validation_fraction, stratify=stratify
+        )
+        X_train, X_val, Y_train, Y_val = parts[:4]
+        w_train, w_val = parts[4:] if sample_weight is not None else (None, None)
+        if X_val.shape[0] < 2:
+            raise ValueError(
+                "The validation set is too small. Increase 'validation_fraction' or the size "
+                "of your dataset."
+            )
+        return X_train, Y_train, w_train, (X_val, Y_val, self._labels_of(Y_val), w_val)
+
+    def _validate_validation_data(self, validation_data):
+        try:
+            X_val, y_val = validation_data
+        except (TypeError, ValueError):
+            raise ValueError("validation_data must be a pair (X_val, y_val).") from None
+        X_val = validate_data(
+            self, X_val, accept_sparse=["csr", "csc"], dtype=(np.float64, np.float32), reset=False
+        )
+        y_val = np.asarray(y_val)
+        if y_val.shape[0] != X_val.shape[0]:
+            raise ValueError(
+                f"validation_data: X_val has {X_val.shape[0]} samples but y_val has {y_val.shape[0]}."
+            )
+        return X_val, y_val
+
+    def _fit_stochastic(self, network, X, Y, sample_weight, incremental, validation_data):
+        if not hasattr(self, "loss_curve_"):  # the previous fit used 'lbfgs'
+            self._reset_stochastic_records()
+        if not incremental or not hasattr(self, "_learning_rate_now"):
+            network.reset_optimizer()
+            self._learning_rate_now = float(self.learning_rate_init)
+        if self.early_stopping and incremental:
+            raise ValueError("partial_fit does not support early_stopping=True")
+        X_train, Y_train, w_train, validation = self._validation_split(X, Y, sample_weight, validation_data)
+        if validation is not None and self.validation_scores_ is None:
+            self.validation_scores_ = []
+            self.validation_loss_curve_ = []
+            self.best_validation_score_ = -np.inf
+        stop_on_validation = self.early_stopping and validation is not None
+        n_samples = X_train.shape[0]
+        if self.batch_size == "auto":
+            batch_size = min(200, n_samples)
+        else:
+            if self.batch_size > n_samples:
+                warnings.warn("Got `batch_size` less than 1 or larger than sample size. It is going to be clipped")
+            batch_size = min(self.batch_size, n_samples)
+        sample_order = np.arange(n_samples)
+        self.n_iter_ = 0
+        try:
+            with network.training_session(X_train, Y_train, batch_size=batch_size, sample_weight=w_train) as session:
+                for _ in range(self.max_iter):
+                    start = time.perf_counter()
+                    if self.shuffle:
+                        # sklearn.utils.shuffle's own draw, without its input checks (12% of
+                        # a small fit): a shuffled arange indexes the previous order.
+                        permutation = np.arange(n_samples)
+                        self._random_state.shuffle(permutation)
+                        sample_order = sample_order[permutation]
+                    learning_rate = self._learning_rate_now if self.solver == "sgd" else self.learning_rate_init
+                    record = session.run_epoch(
+                        learning_rate=learning_rate, shuffle=False, order=sample_order if self.shuffle else None
+                    )
+                    self.n_iter_ += 1
+                    self.t_ += n_samples
+                    self.loss_ = self._loss_for_sklearn(record["data_loss"], record["penalty"])
+                    self.loss_curve_.append(self.loss_)
+                    if validation is not None:
+                        self._record_validation(*validation)
+                    if self.verbose:
+                        self._print_epoch(time.perf_counter() - start, validation is not None)
+                    self._update_no_improvement_count(stop_on_validation)
+                    if self.solver == "sgd" and self.learning_rate == "invscaling":
+                        self._learning_rate_now = self.learning_rate_init / (self.t_ + 1) ** self.power_t
+                    if self._no_improvement_count > self.n_iter_no_change and self._should_stop(stop_on_validation):
+                        break
+                    if incremental:
+                        break
+                    if self.n_iter_ == self.max_iter:
+                        warnings.warn(
+                            f"Stochastic Optimizer: Maximum iterations ({self.max_iter}) reached and "
+                            "the optimization hasn't converged yet.",
+                            ConvergenceWarning,
+                        )
+        except KeyboardInterrupt:
+            warnings.warn("Training interrupted by user.")
+        if stop_on_validation:
+            self._network.set_weights(self._best_coefs, self._best_intercepts)
+
+    def _record_validation(self, X_val, Y_val, y_val, w_val):
+        output = self._network.predict(X_val)
+        if np.all(np.isfinite(output)):
+            score = self._score_function(y_val, self._prediction_of(output), sample_weight=w_val)
+            loss = LOSS_FUNCTIONS[self._loss_function_name()](Y_val, output, w_val)
+        else:
+            score = loss = np.nan
+        self.validation_scores_.append(score)
+        self.validation_loss_curve_.append(float(loss))
+        if not self.early_stopping and score > self.best_validation_score_:
+            # Monitoring only: the best weights are kept by early stopping alone.
+            self.best_validation_score_ = score
+
+    def _loss_function_name(self):
+        if self.out_activation_ == "logistic":
+            return "binary_log_loss"
+        if self.out_activation_ == "softmax":
+            return "log_loss"
+        return self.loss
+
+    def _print_epoch(self, seconds, validated):
+        line = f"Iteration {self.n_iter_}, loss = {self.loss_:.8f}"
+        if validated:
+            line += f", validation score = {self.validation_scores_[-1]:.6f}"
+            line += f", validation loss = {self.validation_loss_curve_[-1]:.8f}"
+        print(f"{line}, time = {seconds:.4f}s")
+
+    def _update_no_improvement_count(self, stop_on_validation):
+        if stop_on_validation:
+            score = self.validation_scores_[-1]
+            if score < self.best_validation_score_ + self.tol:
+                self._no_improvement_count += 1
+            else:
+                self._no_improvement_count = 0
+            if score > self.best_validation_score_:
+                self.best_validation_score_ = score
+                self._best_coefs = [c.copy() for c in self.coefs_]
+                self._best_intercepts = [b.copy() for b in self.intercepts_]
+        else:
+            if self.best_loss_ is None:  # early stopping was on in the previous fit
+                self.best_loss_ = np.inf
+            if self.loss_curve_[-1] > self.best_loss_ - self.tol:
+                self._no_improvement_count += 1
+            else:
+                self._no_improvement_count = 0
+            self.best_loss_ = min(self.best_loss_, self.loss_curve_[-1])
+
+    def _should_stop(self, stop_on_validation):
+        """No improvement for n_iter_no_change epochs: stop, or lower an adaptive rate."""
+        what = "Validation score" if stop_on_validation else "Training loss"
+        message = f"{what} did not improve more than tol={self.tol:f} for {self.n_iter_no_change} consecutive epochs."
+        if self.solver != "sgd" or self.learning_rate != "adaptive":
+            if self.verbose:
+                print(message + " Stopping.")
+            return True
+        if self._learning_rate_now <= MIN_ADAPTIVE_LEARNING_RATE:
+            if self.verbose:
+                print(message + " Learning rate too small. Stopping.")
+            return True
+        self._learning_rate_now /= 5.0
+        self._no_improvement_count = 0
+        if self.verbose:
+            print(message + f" Setting learning rate to {self._learning_rate_now:f}")
+        return False
+
+    # ------------------------------------------------------------------ prediction
+    def save(self, path):
+        """Write the estimator to ``path`` in fastreg's own format (no pickle).
+
+        Read it back with :func:`fastreg.load`; see :mod:`fastreg.io`.
+
+        Parameters
+        ----------
+        path : str or path-like
+        """
+        save(self, path)
+
+    def __setstate__(self, state):
+        super().__setstate__(state)
+        network = self.__dict__.get("_network")
+        if network is not None:
+            # joblib may hand back read-only memory maps: the engine writes into its arrays.
+            self._sync_network_weights()
+            network._optimizer_state = [
+                tuple(None if a is None else np.array(a) for a in arrays) for arrays in network._optimizer_state
+            ]
+
+    def __sklearn_is_fitted__(self):
+        return "_network" in self.__dict__
+
+    def _output(self, X):
+        """The network's output for X: probabilities or values, shape (n, n_outputs_)."""
+        network = self.__dict__.get("_network")
+        if network is None:
+            check_is_fitted(self)
+        plain = _is_plain_dense(X, self.n_features_in_) and "feature_names_in_" not in self.__dict__
+        if plain and self.coefs_ is network.coefs_ and self.intercepts_ is network.intercepts_ and X.dtype == network.dtype and X.flags.c_contiguous and X.shape[0] > 0:
+            engine = _built_engine(network)
+            # A sum that overflows only sends X down the thorough path below.
+            if engine is not None and math.isfinite(X.sum()):
+                return engine.predict(X, np.empty((X.shape[0], self.n_outputs_), dtype=network.dtype))
+        if not plain:
+            X = validate_data(self, X, accept_sparse=["csr", "csc"], dtype=(np.float64, np.float32), reset=False)
+        self._sync_network_weights()
+        return network.predict(X)
+
+    def _has_stochastic_solver(self):
+        if self.solver not in STOCHASTIC_SOLVERS:
+            raise AttributeError(f"partial_fit is only available for stochastic optimizers. {self.solver} is not stochastic.")
+        return True
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.input_tags.sparse = True
+        return tags
+
+
+_PARAMETERS_DOC = """
+    hidden_layer_sizes : array-like of shape (n_layers - 2,), default=(100,)
+        Width of each hidden layer, in order.
+    activation : {'identity', 'logistic', 'tanh', 'relu'}, default='relu'
+        Function of the hidden units: x, 1 / (1 + exp(-x)), tanh(x) or max(x, 0).
+    solver : {'lbfgs', 'sgd', 'adam'}, default='adam'
+        'sgd': minibatch gradient descent with optional (Nesterov) momentum; 'adam': Adam;
+        'lbfgs': scipy's L-BFGS-B on the whole training set, with fastreg's compiled loss
+        and gradient (sparse X is then densified once).
+    alpha : float, default=0.0001
+        L2 penalty: each batch's loss gains ``alpha / (2 S) * sum ||W||^2`` (S: the batch
+        size, or its sum of sample weights).
+    batch_size : int or 'auto', default='auto'
+        Minibatch size of the stochastic solvers; 'auto' is ``min(200, n_samples)``.
+    learning_rate : {'constant', 'invscaling', 'adaptive'}, default='constant'
+        Schedule of the 'sgd' solver: constant ``learning_rate_init``; after each epoch
+        ``learning_rate_init / (t + 1) ** power_t`` (t: samples seen); or divided by 5 each
+        time the loss (or validation score) stalls, stopping below 1e-6.
+    learning_rate_init : float, default=0.001
+        Step size of 'sgd' and 'adam'.
+    power_t : float, default=0.5
+        Exponent of the 'invscaling' schedule.
+    max_iter : int, default=200
+        Epochs of the stochastic solvers; iterations of 'lbfgs'.
+    shuffle : bool, default=True
+        Visit the samples in a new random order every epoch (stochastic solvers).
+    random_state : int, RandomState instance or None, default=None
+        Draws the initial weights, the validation split, the epoch orders and (when dropout
+        or noise is on) the seed of their random streams. An int makes fit reproducible.
+    tol : float, default=1e-4
+        Improvement of the loss or validation score below which an epoch does not count as
+        progress; for 'lbfgs', the gradient tolerance.
+    verbose : bool, default=False
+        Print one line per epoch: loss, validation score and loss, time.
+    warm_start : bool, default=False
+        Continue from the current weights when fit is called again.
+    momentum : float, default=0.9
+        Momentum of 'sgd', in [0, 1).
+    nesterovs_momentum : bool, default=True
+        Nesterov's form of the momentum update.
+    early_stopping : bool, default=False
+        Hold out ``validation_fraction`` of the training data (stratified for single-output
+        classification), stop when its score has not improved by ``tol`` for
+        ``n_iter_no_change`` epochs, and keep the best weights. With ``validation_data``
+        given to fit, that set is used instead of a split.
+    validation_fraction : float, default=0.1
+        Share of the training data held out for early stopping.
+    beta_1, beta_2 : float, default=0.9, 0.999
+        Decay rates of Adam's first and second moment estimates, in [0, 1).
+    epsilon : float, default=1e-8
+        Adam's denominator offset.
+    n_iter_no_change : int, default=10
+        Epochs without progress (see ``tol``) before stopping or, with 'adaptive', lowering
+        the learning rate.
+    max_fun : int, default=15000
+        Most loss evaluations of 'lbfgs'.
+    dropout : float or sequence of float, default=0.0
+        Probability of dropping each hidden unit while training (inverted dropout): one
+        value for every hidden layer or one per hidden layer, in [0, 1).
+    input_dropout : float, default=0.0
+        Probability of dropping each input feature while training, in [0, 1).
+    l1 : float, default=0.0
+        L1 penalty applied as a proximal step after each update,
+        ``W := sign(W) max(|W| - lr * l1, 0)``: weights become exact zeros.
+    weight_decay : float, default=0.0
+        Decoupled weight decay: ``W := W (1 - lr * weight_decay)`` at every update (with
+        'adam' this is AdamW). Needs ``learning_rate * weight_decay < 1``.
+    max_norm : float or None, default=None
+        After each update, rescale every unit's incoming weight vector longer than this.
+    input_noise : float, default=0.0
+        Standard deviation of Gaussian noise added to the inputs while training."""
+
+_ATTRIBUTES_DOC = """
+    loss_ : float
+        Loss of the last epoch (or the final 'lbfgs' objective), penalty included, in
+        scikit-learn's terms: a mean over samples (and over outputs for squared error).
+    best_loss_ : float or None
+        Lowest training loss reached (stochastic solvers; None with early stopping).
+    loss_curve_ : list of float
+        Training loss of every epoch (stochastic solvers).
+    validation_scores_ : list of float or None
+        Validation score of every epoch, when there is a validation set.
+    validation_loss_curve_ : list of float or None
+        Validation data loss (no penalty) of every epoch, when there is a validation set.
+    best_validation_score_ : float or None
+        Best validation score reached.
+    t_ : int
+        Training samples seen by the stochastic solvers.
+    coefs_ : list of ndarray of shape (fan_in, fan_out)
+        Weight matrices, layer by layer, in the dtype of the first training data.
+    intercepts_ : list of ndarray of shape (fan_out,)
+        Bias vectors, layer by layer.
+    n_features_in_ : int
+        Number of features seen during fit.
+    feature_names_in_ : ndarray of shape (n_features_in_,)
+        Feature names seen during fit, when X had string column names.
+    n_iter_ : int
+        Epochs (or 'lbfgs' iterations) run by the last fit.
+    n_layers_ : int
+        Number of layers, input and output included.
+    n_outputs_ : int
+        Number of output units.
+    out_activation_ : str
+        Output function: 'softmax', 'logistic', 'identity' or 'exp'."""
+
+
+class MLPClassifier(ClassifierMixin, _BaseMLP):
+    __doc__ = f"""Multi-layer perceptron classifier trained by fastreg's compiled engine.
+
+    A drop-in replacement for :class:`sklearn.neural_network.MLPClassifier` (same
+    parameters, attributes and methods; with the extras off, the same model) that trains
+    several times faster and adds dropout, input dropout, L1, decoupled weight decay,
+    max-norm, label smoothing and input noise. Binary and multilabel targets get one
+    logistic output per label, multiclass targets a softmax; dense or sparse X in float32
+    trains in float32, anything else in float64.
+
+    Parameters
+    ----------{_PARAMETERS_DOC}
+    label_smoothing : float, default=0.0
+        Cross-entropy targets become ``(1 - eps) y + eps / K`` while training (K classes;
+        2 per logistic output), in [0, 1).
+
+    Attributes
+    ----------
+    classes_ : ndarray or list of ndarray
+        Class labels (for multilabel targets: the label indices).{_ATTRIBUTES_DOC}
+
+    See Also
+    --------
+    MLPRegressor : The regression counterpart.
+    fastreg.Network : The underlying model, for full control over layers and optimizers.
+
+    Examples
+    --------
+    >>> from sklearn.datasets import load_iris
+    >>> from fastreg import MLPClassifier
+    >>> X, y = load_iris(return_X_y=True)
+    >>> clf = MLPClassifier(hidden_layer_sizes=(32,), dropout=0.1, max_iter=300,
+    ...                     random_state=0).fit(X, y)
+    >>> clf.predict(X[:3])
+    array([0, 0, 0])
+    """
+
+    _parameter_constraints: dict = {
+        **_BaseMLP._parameter_constraints,
+        "label_smoothing": [Interval(Real, 0, 1, closed="left")],
+    }
+
+    def __init__(
+        self,
+        hidden_layer_sizes=(100,),
+        activation="relu",
+        *,
+        solver="adam",
+        alpha=0.0001,
+        batch_size="auto",
+        learning_rate="constant",
+        learning_rate_init=0.001,
+        power_t=0.5,
+        max_iter=200,
+        shuffle=True,
+        random_state=None,
+        tol=1e-4,
+        verbose=False,
+        warm_start=False,
+        momentum=0.9,
+        nesterovs_momentum=True,
+        early_stopping=False,
+        validation_fraction=0.1,
+        beta_1=0.9,
+        beta_2=0.999,
+        epsilon=1e-8,
+        n_iter_no_change=10,
+        max_fun=15000,
+        dropout=0.0,
+        input_dropout=0.0,
+        l1=0.0,
+        weight_decay=0.0,
+        max_norm=None,
+        label_smoothing=0.0,
+        input_noise=0.0,
+    ):
+        self.hidden_layer_sizes = hidden_layer_sizes
+        self.activation = activation
+        self.solver = solver
+        self.alpha = alpha
+        self.batch_size = batch_size
+        self.learning_rate = learning_rate
+        self.learning_rate_init = learning_rate_init
+        self.power_t = power_t
+        self.max_iter = max_iter
+        self.shuffle = shuffle
+        self.random_state = random_state
+        self.tol = tol
+        self.verbose = verbose
+        self.warm_start = warm_start
+        self.momentum = momentum
+        self.nesterovs_momentum = nesterovs_momentum
+        self.early_stopping = early_stopping
+        self.validation_fraction = validation_fraction
+        self.beta_1 = beta_1
+        self.beta_2 = beta_2
+        self.epsilon = epsilon
+        self.n_iter_no_change = n_iter_no_change
+        self.max_fun = max_fun
+        self.dropout = dropout
+        self.input_dropout = input_dropout
+        self.l1 = l1
+        self.weight_decay = weight_decay
+        self.max_norm = max_norm
+        self.label_smoothing = label_smoothing
+        self.input_noise = input_noise
+
+    def _label_smoothing(self):
+        return self.label_smoothing
+
+    def _validate_input(self, X, y, incremental, reset):
+        X, y = validate_data(
+            self, X, y, accept_sparse=["csr", "csc"], multi_output=True,
+            dtype=(np.float64, np.float32), reset=reset,
+        )
+        if y.ndim == 2 and y.shape[1] == 1:
+            y = column_or_1d(y, warn=True)
+        if not hasattr(self, "classes_") or (not self.warm_start and not incremental):
+            self._label_binarizer = LabelBinarizer().fit(y)
+            self.classes_ = self._label_binarizer.classes_
+        else:
+            classes = unique_labels(y)
+            if self.warm_start:
+                if set(classes) != set(self.classes_):
+                    raise ValueError(
+                        "warm_start can only be used where `y` has the same classes as in the "
+                        f"previous call to fit. Previously got {self.classes_}, `y` has {classes}"
+                    )
+            elif len(np.setdiff1d(classes, self.classes_, assume_unique=True)):
+                raise ValueError(f"`y` has classes not in `self.classes_`. `self.classes_` has {self.classes_}. 'y' has {classes}.")
+        Y = self._label_binarizer.transform(y)
+        return X, Y.astype(X.dtype)
+
+    def _validation_targets(self, y_val):
+        y_val = column_or_1d(y_val, warn=True) if y_val.ndim == 2 and y_val.shape[1] == 1 else y_val
+        if self._label_binarizer.y_type_ != "multilabel-indicator":
+            unknown = np.setdiff1d(unique_labels(y_val), self.classes_)
+            if len(unknown):
+                raise ValueError(f"validation_data: y_val has classes not in `self.classes_`: {unknown}.")
+        Y_val = self._label_binarizer.transform(y_val).astype(self._network.dtype)
+        return Y_val, y_val
+
+    def _labels_of(self, Y):
+        return self._label_binarizer.inverse_transform(Y)
+
+    def _prediction_of(self, output):
+        if self.n_outputs_ == 1:
+            output = output.ravel()
+        return self._label_binarizer.inverse_transform(output)
+
+    @staticmethod
+    def _score_function(y, prediction, sample_weight=None):
+        return accuracy_score(y, prediction, sample_weight=sample_weight)
+
+    @_fit_context(prefer_skip_nested_validation=True)
+    def fit(self, X, y, sample_weight=None, *, validation_data=None):
+        """Train the classifier on ``(X, y)``.
+
+        Parameters
+        ----------
+        X : {array-like, sparse matrix} of shape (n_samples, n_features)
+            Training inputs.
+        y : array-like of shape (n_samples,) or (n_samples, n_labels)
+            Class labels, or a binary indicator matrix for multilabel classification.
+        sample_weight : array-like of shape (n_samples,), default=None
+            Non-negative weights: each batch's loss is their weighted mean.
+        validation_data : tuple (X_val, y_val), default=None
+            A validation set of your own. Its accuracy and loss are recorded every epoch
+            (``validation_scores_``, ``validation_loss_curve_``); with
+            ``early_stopping=True`` it replaces the held-out split.
+
+        Returns
+        -------
+        self : MLPClassifier
+            The fitted classifier.
+        """
+        return self._fit(X, y, sample_weight=sample_weight, validation_data=validation_data)
+
+    @available_if(lambda est: est._has_stochastic_solver())
+    @_fit_context(prefer_skip_nested_validation=True)
+    def partial_fit(self, X, y, sample_weight=None, classes=None):
+        """Train for one epoch over ``(X, y)``, continuing from the current state.
+
+        Parameters
+        ----------
+        X : {array-like, sparse matrix} of shape (n_samples, n_features)
+            Training inputs.
+        y : array-like of shape (n_samples,) or (n_samples, n_labels)
+            Class labels.
+        sample_weight : array-like of shape (n_samples,), default=None
+            Non-negative sample weights.
+        classes : array-like of shape (n_classes,), default=None
+            Every class of the whole training stream: required on the first call, ignored
+            afterwards. ``y`` need not contain them all.
+
+        Returns
+        -------
+        self : MLPClassifier
+            The updated classifier.
+        """
+        if _check_partial_fit_first_call(self, classes):
+            self._label_binarizer = LabelBinarizer()
+            if type_of_target(y).startswith("multilabel"):
+                self._label_binarizer.fit(y)
+            else:
+                self._label_binarizer.fit(classes)
+        return self._fit(X, y, sample_weight=sample_weight, incremental=True)
+
+    def predict(self, X):
+        """Predicted class labels (or label indicator rows, for multilabel targets).
+
+        Parameters
+        ----------
+        X : {array-like, sparse matrix} of shape (n_samples, n_features)
+
+        Returns
+        -------
+        y : ndarray of shape (n_samples,) or (n_samples, n_labels)
+        """
+        return self._prediction_of(self._output(X))
+
+    def predict_proba(self, X):
+        """Class probabilities, columns in the order of ``classes_``.
+
+        Parameters
+        ----------
+        X : {array-like, sparse matrix} of shape (n_samples, n_features)
+
+        Returns
+        -------
+        proba : ndarray of shape (n_samples, n_classes)
+            For binary targets: ``[1 - p, p]``; for multilabel targets: each label's own
+            probability.
+        """
+        output = self._output(X)
+        if self.n_outputs_ > 1:
+            return output
+        proba = np.empty((output.shape[0], 2), dtype=output.dtype)
+        proba[:, 1] = output[:, 0]
+        np.subtract(1, output[:, 0], out=proba[:, 0])
+        return proba
+
+    def predict_log_proba(self, X):
+        """Natural logarithm of :meth:`predict_proba`.
+
+        Parameters
+        ----------
+        X : {array-like, sparse matrix} of shape (n_samples, n_features)
+
+        Returns
+        -------
+        log_proba : ndarray of shape (n_samples, n_classes)
+        """
+        proba = self.predict_proba(X)
+        return np.log(proba, out=proba)
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.classifier_tags.multi_label = True
+        return tags
+
+
+class MLPRegressor(RegressorMixin, _BaseMLP):
+    __doc__ = f"""Multi-layer perceptron regressor trained by fastreg's compiled engine.
+
+    A drop-in replacement for :class:`sklearn.neural_network.MLPRegressor` (same
+    parameters, attributes and methods; with the extras off, the same model) that trains
+    several times faster and adds dropout, input dropout, L1, decoupled weight decay,
+    max-norm and input noise. Single- and multi-output targets; float32 X trains in float32.
+
+    Parameters
+    ----------
+    loss : {{'squared_error', 'poisson'}}, default='squared_error'
+        Half squared error with identity output, or half Poisson deviance with an
+        exponential output (targets must be non-negative).{_PARAMETERS_DOC}
+
+    Attributes
+    ----------{_ATTRIBUTES_DOC}
+
+    See Also
+    --------
+    MLPClassifier : The classification counterpart.
+    fastreg.Network : The underlying model, for full control over layers and optimizers.
+
+    Examples
+    --------
+    >>> from sklearn.datasets import load_diabetes
+    >>> from sklearn.preprocessing import StandardScaler
+    >>> from fastreg import MLPRegressor
+    >>> X, y = load_diabetes(return_X_y=True)
+    >>> X = StandardScaler().fit_transform(X)
+    >>> reg = MLPRegressor(max_iter=500, learning_rate_init=0.01, random_state=0).fit(X, y)
+    >>> reg.predict(X[:2]).shape
+    (2,)
+    """
+
+    _parameter_constraints: dict = {
+        **_BaseMLP._parameter_constraints,
+        "loss": [StrOptions({"squared_error", "poisson"})],
+    }
+
+    def __init__(
+        self,
+        loss="squared_error",
+        hidden_layer_sizes=(100,),
+        activation="relu",
+        *,
+        solver="adam",
+        alpha=0.0001,
+        batch_size="auto",
+        learning_rate="constant",
+        learning_rate_init=0.001,
+        power_t=0.5,
+        max_iter=200,
+        shuffle=True,
+        random_state=None,
+        tol=1e-4,
+        verbose=False,
+        warm_start=False,
+        momentum=0.9,
+        nesterovs_momentum=True,
+        early_stopping=False,
+        validation_fraction=0.1,
+        beta_1=0.9,
+        beta_2=0.999,
+        epsilon=1e-8,
+        n_iter_no_change=10,
+        max_fun=15000,
+        dropout=0.0,
+        input_dropout=0.0,
+        l1=0.0,
+        weight_decay=0.0,
+        max_norm=None,
+        input_noise=0.0,
+    ):
+        self.loss = loss
+        self.hidden_layer_sizes = hidden_layer_sizes
+        self.activation = activation
+        self.solver = solver
+        self.alpha = alpha
+        self.batch_size = batch_size
+        self.learning_rate = learning_rate
+        self.learning_rate_init = learning_rate_init
+        self.power_t = power_t
+        self.max_iter = max_iter
+        self.shuffle = shuffle
+        self.random_state = random_state
+        self.tol = tol
+        self.verbose = verbose
+        self.warm_start = warm_start
+        self.momentum = momentum
+        self.nesterovs_momentum = nesterovs_momentum
+        self.early_stopping = early_stopping
+        self.validation_fraction = validation_fraction
+        self.beta_1 = beta_1
+        self.beta_2 = beta_2
+        self.epsilon = epsilon
+        self.n_iter_no_change = n_iter_no_change
+        self.max_fun = max_fun
+        self.dropout = dropout
+        self.input_dropout = input_dropout
+        self.l1 = l1
+        self.weight_decay = weight_decay
+        self.max_norm = max_norm
+        self.input_noise = input_noise
+
+    def _validate_input(self, X, y, incremental, reset):
+        X, y = validate_data(
+            self, X, y, accept_sparse=["csr", "csc"], multi_output=True, y_numeric=True,
+            dtype=(np.float64, np.float32), reset=reset,
+        )
+        if y.ndim == 2 and y.shape[1] == 1:
+            y = column_or_1d(y, warn=True)
+        if self.loss == "poisson" and np.min(y) < 0:
+            raise ValueError("loss='poisson' requires non-negative targets y.")
+        Y = y.reshape(-1, 1) if y.ndim == 1 else y
+        return X, Y.astype(X.dtype)
+
+    def _validation_targets(self, y_val):
+        y_val = column_or_1d(y_val, warn=True) if y_val.ndim == 2 and y_val.shape[1] == 1 else y_val
+        Y_val = np.asarray(y_val, dtype=self._network.dtype).reshape(y_val.shape[0], -1)
+        if Y_val.shape[1] != self.n_outputs_:
+            raise ValueError(f"validation_data: y_val has {Y_val.shape[1]} outputs; expected {self.n_outputs_}.")
+        if not np.isfinite(Y_val).all():
+            raise ValueError("validation_data: y_val contains NaN or infinity.")
+        return Y_val, y_val
+
+    def _labels_of(self, Y):
+        return Y.ravel() if Y.shape[1] == 1 else Y
+
+    def _prediction_of(self, output):
+        return output.ravel() if output.shape[1] == 1 else output
+
+    @staticmethod
+    def _score_function(y, prediction, sample_weight=None):
+        return r2_score(y, prediction, sample_weight=sample_weight)
+
+    @_fit_context(prefer_skip_nested_validation=True)
+    def fit(self, X, y, sample_weight=None, *, validation_data=None):
+        """Train the regressor on ``(X, y)``.
+
+        Parameters
+        ----------
+        X : {array-like, sparse matrix} of shape (n_samples, n_features)
+            Training inputs.
+        y : array-like of shape (n_samples,) or (n_samples, n_targets)
+            Target values.
+        sample_weight : array-like of shape (n_samples,), default=None
+            Non-negative weights: each batch's loss is their weighted mean.
+        validation_data : tuple (X_val, y_val), default=None
+            A validation set of your own. Its R^2 and loss are recorded every epoch
+            (``validation_scores_``, ``validation_loss_curve_``); with
+            ``early_stopping=True`` it replaces the held-out split.
+
+        Returns
+        -------
+        self : MLPRegressor
+            The fitted regressor.
+        """
+        return self._fit(X, y, sample_weight=sample_weight, validation_data=validation_data)
+
+    @available_if(lambda est: est._has_stochastic_solver())
+    @_fit_context(prefer_skip_nested_validation=True)
+    def partial_fit(self, X, y, sample_weight=None):
+        """Train for one epoch over ``(X, y)``, continuing from the current state.
+
+        Parameters
+        ----------
+        X : {array-like, sparse matrix} of shape (n_samples, n_features)
+            Training inputs.
+        y : array-like of shape (n_samples,) or (n_samples, n_targets)
+            Target values.
+        sample_weight : array-like of shape (n_samples,), default=None
+            Non-negative sample weights.
+
+        Returns
+        -------
+        self : MLPRegressor
+            The updated regressor.
+        """
+        return self._fit(X, y, sample_weight=sample_weight, incremental=True)
+
+    def predict(self, X):
+        """Predicted values.
+
+        Parameters
+        ----------
+        X : {array-like, sparse matrix} of shape (n_samples, n_features)
+
+        Returns
+        -------
+        y : ndarray of shape (n_samples,) or (n_samples, n_outputs)
+        """
+        return self._prediction_of(self._output(X))
