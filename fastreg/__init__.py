@@ -11,6 +11,7 @@ and label smoothing. :class:`EarlyStopping` ends training by one of Prechelt's c
 scikit-learn's estimators of the same names (they need ``pip install "fastreg[sklearn]"``);
 :func:`save` and :func:`load` store models in fastreg's own file format, without pickle.
 """
+from fastreg.averaging import EMA, SWA
 from fastreg.early_stopping import (
     EarlyStopping,
     GeneralizationLoss,
@@ -49,6 +50,7 @@ __all__ = [
     "Adam",
     "AdamW",
     "Conv1D",
+    "EMA",
     "Dense",
     "EarlyStopping",
     "ElasticNet",
@@ -62,6 +64,7 @@ __all__ = [
     "Patience",
     "ProgressQuotient",
     "SGD",
+    "SWA",
     "StoppingCriterion",
     "UpStrips",
     "WeightDecay",

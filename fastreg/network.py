@@ -17,6 +17,7 @@ from fastreg._validation import (
     check_sparse_matrix,
     is_sparse,
 )
+from fastreg.averaging import EMA, SWA
 from fastreg.layers import ACTIVATIONS, Conv1D, Dense
 from fastreg.optimizers import SGD, AdamW, Optimizer
 from fastreg.regularizers import combine
@@ -71,6 +72,9 @@ class Network:
         ``augment(X_batch, rng) -> X_batch``, applied to every minibatch's inputs before
         input noise and dropout, with a ``numpy.random.Generator`` seeded from
         ``random_state``; labels are unchanged. See :mod:`fastreg.augment` for built-ins.
+    averaging : EMA or SWA, optional
+        Keep a running average of the weights while training, in ``averaged_coefs_`` and
+        ``averaged_intercepts_``; :meth:`use_averaged_weights` makes it the network's.
     dropout_mode : {"inverted", "vanilla"}, default="inverted"
         Inverted dropout scales kept units by 1/(1 - p) while training and leaves
         prediction alone; vanilla dropout leaves training alone and scales by (1 - p) at
@@ -113,6 +117,7 @@ class Network:
         weight_noise=0.0,
         label_noise=0.0,
         augment=None,
+        averaging=None,
         dropout_mode="inverted",
         label_smoothing=0.0,
         dtype="float32",
@@ -167,6 +172,11 @@ class Network:
         if augment is not None and not callable(augment):
             raise TypeError(f"augment must be a callable (X_batch, rng) -> X_batch, got {augment!r}.")
         self.augment = augment
+        if averaging is not None and not isinstance(averaging, (EMA, SWA)):
+            raise TypeError(f"averaging must be None, EMA(...) or SWA(...), got {averaging!r}.")
+        self.averaging = averaging
+        self.averaged_coefs_ = self.averaged_intercepts_ = None
+        self._averaged_count = 0
         if dropout_mode not in DROPOUT_MODES:
             raise ValueError(f"dropout_mode must be one of {DROPOUT_MODES}, got {dropout_mode!r}.")
         self.dropout_mode = dropout_mode
@@ -239,7 +249,42 @@ class Network:
             self.intercepts_.append(self._rng.uniform(-bound, bound, cols).astype(self.dtype))
         self.n_features_in_ = n_features
         self.reset_optimizer()
+        self.reset_average()
         return self
+
+    def reset_average(self):
+        """Restart the weight average (``averaging``) from the current weights."""
+        self._averaged_count = 0
+        if self.averaging is None or self.coefs_ is None:
+            self.averaged_coefs_ = self.averaged_intercepts_ = None
+        else:
+            self.averaged_coefs_ = [w.copy() for w in self.coefs_]
+            self.averaged_intercepts_ = [b.copy() for b in self.intercepts_]
+        self._engine = None
+        return self
+
+    def use_averaged_weights(self):
+        """Make the averaged weights the network's weights (the average goes on from them)."""
+        if self.averaged_coefs_ is None:
+            raise ValueError("This network keeps no weight average: give averaging=EMA() or SWA().")
+        self.set_weights(self.averaged_coefs_, self.averaged_intercepts_)
+        return self
+
+    def _update_epoch_average(self):
+        """SWA: fold the weights at the end of this epoch into the average, if it is due."""
+        swa = self.averaging
+        epoch = self.epochs_ - 1
+        if not isinstance(swa, SWA) or epoch < swa.start or (epoch - swa.start + 1) % swa.every:
+            return
+        n = self._averaged_count
+        for average, current in zip(self.averaged_coefs_ + self.averaged_intercepts_,
+                                    self.coefs_ + self.intercepts_):
+            if n == 0:
+                np.copyto(average, current)
+            else:
+                average *= n / (n + 1)
+                average += current / (n + 1)
+        self._averaged_count = n + 1
 
     def set_weights(self, coefs, intercepts):
         """Copy given weights and biases into the network; shapes must match the layers.
@@ -300,6 +345,9 @@ class Network:
             "step": self.steps_,
             "n_threads": 1,
             "convolutions": self._geometry(self.n_features_in_)[1],
+            "average_decay": float(self.averaging.decay) if isinstance(self.averaging, EMA) else 0.0,
+            "averages": (list(zip(self.averaged_coefs_, self.averaged_intercepts_))
+                         if isinstance(self.averaging, EMA) else None),
             "label_noise": self.label_noise,
             "weight_noise": self.weight_noise,
             "augment": self.augment,
@@ -327,10 +375,12 @@ class Network:
         if self.coefs_ is None:
             raise NotFittedError("This Network has no weights yet: call fit or initialize first.")
         weight_shapes, _ = self._geometry(self.n_features_in_)
-        for name, arrays, shapes in (
-            ("coefs_", self.coefs_, weight_shapes),
-            ("intercepts_", self.intercepts_, [(shape[1],) for shape in weight_shapes]),
-        ):
+        bias_shapes = [(shape[1],) for shape in weight_shapes]
+        checked = [("coefs_", self.coefs_, weight_shapes), ("intercepts_", self.intercepts_, bias_shapes)]
+        if isinstance(self.averaging, EMA):
+            checked += [("averaged_coefs_", self.averaged_coefs_, weight_shapes),
+                        ("averaged_intercepts_", self.averaged_intercepts_, bias_shapes)]
+        for name, arrays, shapes in checked:
             if not isinstance(arrays, list) or len(arrays) != len(shapes):
                 raise ValueError(f"{name} must be a list of {len(shapes)} arrays.")
             for i, (array, shape) in enumerate(zip(arrays, shapes)):
@@ -346,16 +396,21 @@ class Network:
                         f"array of shape {shape}; use set_weights to load other values."
                     )
         if self._engine is not None:
-            used = self._engine_arrays
-            current = self.coefs_ + self.intercepts_
-            if any(a is not b for a, b in zip(used, current)):
+            if any(a is not b for a, b in zip(self._engine_arrays, self._arrays_in_use())):
                 self._engine = None
+
+    def _arrays_in_use(self):
+        """The public arrays the engine writes into."""
+        arrays = self.coefs_ + self.intercepts_
+        if isinstance(self.averaging, EMA):
+            arrays = arrays + self.averaged_coefs_ + self.averaged_intercepts_
+        return arrays
 
     def _engine_for(self, batch_size):
         self._check_parameters()
         if self._engine is None or self._engine.batch_size != batch_size:
             self._engine = self._make_engine(batch_size)
-            self._engine_arrays = self.coefs_ + self.intercepts_
+            self._engine_arrays = self._arrays_in_use()
         self._engine.step = self.steps_
         return self._engine
 
@@ -551,6 +606,19 @@ class Network:
         state.pop("_engine_arrays", None)
         return state
 
+    def __setstate__(self, state):
+        # Unpickled arrays may be read-only (joblib memory maps): the engine writes into them.
+        def writeable(array):
+            return array if array is None or array.flags.writeable else array.copy()
+
+        for name in ("coefs_", "intercepts_", "averaged_coefs_", "averaged_intercepts_"):
+            if state.get(name) is not None:
+                state[name] = [writeable(a) for a in state[name]]
+        if state.get("_optimizer_state") is not None:
+            state["_optimizer_state"] = [tuple(writeable(a) for a in arrays)
+                                         for arrays in state["_optimizer_state"]]
+        self.__dict__.update(state)
+
 
 class TrainingSession:
     """Checked training data bound to a network's engine (see Network.training_session)."""
@@ -632,6 +700,7 @@ class TrainingSession:
         elapsed = time.perf_counter() - start
         network.steps_ = self.engine.step
         network.epochs_ += 1
+        network._update_epoch_average()
         record = {
             "epoch": network.epochs_ - 1,
             "loss": (data_loss + penalty) / n_samples,

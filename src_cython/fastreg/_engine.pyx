@@ -57,6 +57,8 @@ cdef struct DenseLayer:
     void* weights_state2        # Adam second moment (NULL otherwise)
     void* bias_state1
     void* bias_state2
+    void* average_weights       # exponential moving average of the weights (NULL: off)
+    void* average_bias
     void* saved_weights         # (n_in, n_out): the clean weights during a weight-noise step
     void* out                   # (batch, n_out): activations; the output layer's become delta
     void* delta                 # (batch, n_out): hidden layers only
@@ -110,6 +112,7 @@ cdef class Engine:
     cdef double input_noise
     cdef double label_noise
     cdef double weight_noise
+    cdef double average_decay
     cdef object augment
     cdef object augment_rng
     cdef object augment_error
@@ -155,6 +158,7 @@ cdef class Engine:
         self.input_noise = config["input_noise"]
         self.label_noise = config["label_noise"]
         self.weight_noise = config["weight_noise"]
+        self.average_decay = config.get("average_decay", 0.0)
         self.augment = config["augment"]
         self.augment_rng = config["augment_rng"]
         self.augment_error = None
@@ -171,7 +175,7 @@ cdef class Engine:
         self.step = config["step"]
         self.n_threads = config["n_threads"]
 
-        self.buffers = [weights, biases, optimizer_state]
+        self.buffers = [weights, biases, optimizer_state, config.get("averages")]
         self.grad_weight_arrays = [np.zeros_like(w) for w in weights]
         self.grad_bias_arrays = [np.zeros_like(b) for b in biases]
         self.layers = <DenseLayer*> malloc(self.n_layers * sizeof(DenseLayer))
@@ -202,6 +206,9 @@ cdef class Engine:
             layer.keep = keep[i] if hidden else 1.0
             layer.weights = address(weights[i])
             layer.bias = address(biases[i])
+            averages = config.get("averages")
+            layer.average_weights = optional_address(averages[i][0] if averages else None)
+            layer.average_bias = optional_address(averages[i][1] if averages else None)
             w1, w2, b1, b2 = optimizer_state[i]
             layer.weights_state1 = optional_address(w1)
             layer.weights_state2 = optional_address(w2)
@@ -651,6 +658,11 @@ cdef double _batch_step(Engine self, const floating* x, const floating* y,
             if self.max_norm > 0:
                 clip_column_norms(<floating*> layer.weights, layer.weight_rows, layer.weight_cols,
                                   self.max_norm, self.column_norms)
+            if layer.average_weights != NULL:
+                _moving_average(<floating*> layer.average_weights, <floating*> layer.weights,
+                                <int64_t> layer.weight_rows * layer.weight_cols, self.average_decay)
+                _moving_average(<floating*> layer.average_bias, <floating*> layer.bias,
+                                layer.weight_cols, self.average_decay)
         elif self.alpha > 0:
             squares += _add_l2_gradient(<floating*> layer.grad_weights, <floating*> layer.weights,
                                         <int64_t> layer.weight_rows * layer.weight_cols,
@@ -777,3 +789,13 @@ cdef void _col2im(DenseLayer* layer, const floating* patches, floating* inputs,
                     target = inputs + (b * layer.in_length + position) * channels
                     for c in range(channels):
                         target[c] += row[j * channels + c]
+
+
+cdef void _moving_average(floating* average, const floating* values, int64_t size,
+                          double decay) noexcept nogil:
+    """average := decay * average + (1 - decay) * values."""
+    cdef int64_t i
+    cdef floating keep = <floating> decay
+    cdef floating take = <floating> (1 - decay)
+    for i in range(size):
+        average[i] = keep * average[i] + take * values[i]
