@@ -34,6 +34,7 @@ from sklearn.utils.multiclass import _check_partial_fit_first_call, type_of_targ
 from sklearn.utils.optimize import _check_optimize_result
 from sklearn.utils.validation import _check_sample_weight, check_is_fitted, validate_data
 
+from fastreg.averaging import EMA, SWA
 from fastreg.io import save
 from fastreg.layers import Dense
 from fastreg.network import Network
@@ -51,7 +52,9 @@ NETWORK_LOSSES = {
 }
 
 #: Parameters the stochastic solvers take and 'lbfgs' does not.
-STOCHASTIC_ONLY_EXTRAS = ("dropout", "input_dropout", "input_noise", "l1", "weight_decay", "max_norm")
+STOCHASTIC_ONLY_EXTRAS = (
+    "dropout", "input_dropout", "input_noise", "l1", "weight_decay", "max_norm", "averaging",
+)
 
 #: Smallest 'adaptive' learning rate: below it, training stops (as in scikit-learn).
 MIN_ADAPTIVE_LEARNING_RATE = 1e-6
@@ -117,6 +120,9 @@ class _BaseMLP(BaseEstimator):
         "weight_decay": [Interval(Real, 0, None, closed="left")],
         "max_norm": [None, Interval(Real, 0, None, closed="neither")],
         "input_noise": [Interval(Real, 0, None, closed="left")],
+        "averaging": [None, StrOptions({"ema", "swa"})],
+        "averaging_decay": [Interval(Real, 0, 1, closed="left")],
+        "swa_start": [Interval(Integral, 0, None, closed="left")],
     }
 
     # ------------------------------------------------------------------ configuration
@@ -166,11 +172,19 @@ class _BaseMLP(BaseEstimator):
             float(self.weight_decay), self.max_norm, float(self.input_dropout),
             float(self.input_noise), float(self._label_smoothing()), self.out_activation_,
             float(self.momentum), bool(self.nesterovs_momentum), float(self.beta_1),
-            float(self.beta_2), float(self.epsilon),
+            float(self.beta_2), float(self.epsilon), self.averaging, float(self.averaging_decay),
+            int(self.swa_start),
         )
 
     def _label_smoothing(self):
         return 0.0
+
+    def _averaging(self):
+        if self.averaging == "ema":
+            return EMA(float(self.averaging_decay))
+        if self.averaging == "swa":
+            return SWA(int(self.swa_start))
+        return None
 
     def _build_network(self, hidden, dropouts, dtype, seed):
         layers = [Dense(units, self.activation, dropout=p) for units, p in zip(hidden, dropouts)]
@@ -194,6 +208,7 @@ class _BaseMLP(BaseEstimator):
             regularizers=regularizers,
             input_dropout=self.input_dropout,
             input_noise=self.input_noise,
+            averaging=self._averaging(),
             label_smoothing=self._label_smoothing(),
             dtype=dtype,
             random_state=seed,
@@ -412,6 +427,8 @@ class _BaseMLP(BaseEstimator):
         if not incremental or not hasattr(self, "_learning_rate_now"):
             network.reset_optimizer()
             self._learning_rate_now = float(self.learning_rate_init)
+        if not incremental and network.averaging is not None:
+            network.reset_average()
         if self.early_stopping and incremental:
             raise ValueError("partial_fit does not support early_stopping=True")
         X_train, Y_train, w_train, validation = self._validation_split(X, Y, sample_weight, validation_data)
@@ -466,7 +483,9 @@ class _BaseMLP(BaseEstimator):
                         )
         except KeyboardInterrupt:
             warnings.warn("Training interrupted by user.")
-        if stop_on_validation:
+        if network.averaging is not None and not incremental:
+            network.use_averaged_weights()
+        elif stop_on_validation:
             self._network.set_weights(self._best_coefs, self._best_intercepts)
 
     def _record_validation(self, X_val, Y_val, y_val, w_val):
@@ -656,7 +675,17 @@ _PARAMETERS_DOC = """
     max_norm : float or None, default=None
         After each update, rescale every unit's incoming weight vector longer than this.
     input_noise : float, default=0.0
-        Standard deviation of Gaussian noise added to the inputs while training."""
+        Standard deviation of Gaussian noise added to the inputs while training.
+    averaging : {None, "ema", "swa"}, default=None
+        Keep a running average of the weights during ``fit`` ('sgd' and 'adam') and make
+        it the model's weights at the end: "ema", an exponential moving average updated
+        every step; "swa", stochastic weight averaging of the weights at the end of every
+        epoch from ``swa_start`` on. The average replaces restoring the best weights of
+        early stopping. ``partial_fit`` trains the raw weights.
+    averaging_decay : float, default=0.999
+        Decay of "ema": ``avg := decay * avg + (1 - decay) * w``.
+    swa_start : int, default=0
+        First epoch (0-based) whose end weights enter the "swa" average."""
 
 _ATTRIBUTES_DOC = """
     loss_ : float
@@ -767,6 +796,9 @@ class MLPClassifier(ClassifierMixin, _BaseMLP):
         max_norm=None,
         label_smoothing=0.0,
         input_noise=0.0,
+        averaging=None,
+        averaging_decay=0.999,
+        swa_start=0,
     ):
         self.hidden_layer_sizes = hidden_layer_sizes
         self.activation = activation
@@ -798,6 +830,9 @@ class MLPClassifier(ClassifierMixin, _BaseMLP):
         self.max_norm = max_norm
         self.label_smoothing = label_smoothing
         self.input_noise = input_noise
+        self.averaging = averaging
+        self.averaging_decay = averaging_decay
+        self.swa_start = swa_start
 
     def _label_smoothing(self):
         return self.label_smoothing
@@ -1026,6 +1061,9 @@ class MLPRegressor(RegressorMixin, _BaseMLP):
         weight_decay=0.0,
         max_norm=None,
         input_noise=0.0,
+        averaging=None,
+        averaging_decay=0.999,
+        swa_start=0,
     ):
         self.loss = loss
         self.hidden_layer_sizes = hidden_layer_sizes
@@ -1057,6 +1095,9 @@ class MLPRegressor(RegressorMixin, _BaseMLP):
         self.weight_decay = weight_decay
         self.max_norm = max_norm
         self.input_noise = input_noise
+        self.averaging = averaging
+        self.averaging_decay = averaging_decay
+        self.swa_start = swa_start
 
     def _validate_input(self, X, y, incremental, reset):
         X, y = validate_data(
