@@ -669,7 +669,9 @@ class TrainingSession:
             if (
                 order.shape != (n_samples,)
                 or not np.issubdtype(order.dtype, np.integer)
-                or not np.array_equal(np.sort(order), np.arange(n_samples))
+                or order.min() < 0
+                or order.max() >= n_samples
+                or np.bincount(order, minlength=n_samples).max() != 1
             ):
                 raise ValueError(f"order must be a permutation of range({n_samples}).")
             order = order.astype(np.int64, copy=False)
