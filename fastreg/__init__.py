@@ -9,6 +9,8 @@ and label smoothing. :class:`EarlyStopping` ends training by one of Prechelt's c
 
 :class:`MLPClassifier` and :class:`MLPRegressor` are drop-in replacements for
 scikit-learn's estimators of the same names (they need ``pip install "fastreg[sklearn]"``);
+:class:`EnsembleClassifier` and :class:`EnsembleRegressor` (also scikit-learn based) ensemble
+them by seeds, bagging, snapshots, checkpoints or cross-validation folds;
 :func:`save` and :func:`load` store models in fastreg's own file format, without pickle.
 """
 from fastreg.averaging import EMA, SWA
@@ -29,20 +31,27 @@ from fastreg.regularizers import L1, L2, ElasticNet, MaxNorm, WeightDecay
 __version__ = "0.1.0"
 
 #: Names that need scikit-learn; imported on first access so that fastreg works without it.
-_SKLEARN_ESTIMATORS = ("MLPClassifier", "MLPRegressor")
+_SKLEARN_ESTIMATORS = {
+    "MLPClassifier": "estimators",
+    "MLPRegressor": "estimators",
+    "EnsembleClassifier": "ensemble",
+    "EnsembleRegressor": "ensemble",
+}
 
 
 def __getattr__(name):
     if name in _SKLEARN_ESTIMATORS:
+        import importlib
+
         try:
-            from fastreg import estimators
+            module = importlib.import_module(f"fastreg.{_SKLEARN_ESTIMATORS[name]}")
         except ImportError as error:
             if not (error.name or "").startswith("sklearn"):
                 raise
             raise ImportError(
                 f"fastreg.{name} needs scikit-learn: pip install \"fastreg[sklearn]\""
             ) from error
-        return getattr(estimators, name)
+        return getattr(module, name)
     raise AttributeError(f"module 'fastreg' has no attribute {name!r}")
 
 
@@ -54,6 +63,8 @@ __all__ = [
     "Dense",
     "EarlyStopping",
     "ElasticNet",
+    "EnsembleClassifier",
+    "EnsembleRegressor",
     "GeneralizationLoss",
     "L1",
     "L2",

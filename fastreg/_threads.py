@@ -15,6 +15,7 @@ _lock = threading.Lock()
 _active_fits = 0
 _limiter = None
 _controller = None
+_per_thread = threading.local()
 
 
 def available_cores():
@@ -25,10 +26,34 @@ def available_cores():
 
 
 def resolve_n_threads(n_threads):
-    """None or -1: all available cores; a positive int: that many (at most the cores)."""
+    """None or -1: all available cores; a positive int: that many (at most the cores).
+
+    Within :func:`engine_thread_cap`, the calling thread gets at most the cap.
+    """
     if n_threads is None or n_threads == -1:
-        return available_cores()
-    return max(1, min(int(n_threads), available_cores()))
+        resolved = available_cores()
+    else:
+        resolved = max(1, min(int(n_threads), available_cores()))
+    cap = getattr(_per_thread, "cap", None)
+    return resolved if cap is None else min(resolved, cap)
+
+
+@contextmanager
+def engine_thread_cap(max_threads):
+    """Run the engine on at most ``max_threads`` threads for work started in this thread.
+
+    ``None`` leaves the thread count alone. The cap is thread-local, so concurrent callers
+    each set their own; nested caps restore the outer one on exit. Results do not depend on
+    the cap (the engine's blocks are fixed by the matrix shapes), only the speed does.
+    """
+    previous = getattr(_per_thread, "cap", None)
+    if max_threads is not None:
+        max_threads = max(1, int(max_threads))
+        _per_thread.cap = max_threads if previous is None else min(previous, max_threads)
+    try:
+        yield
+    finally:
+        _per_thread.cap = previous
 
 
 def _blas_controller():
