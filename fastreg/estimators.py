@@ -123,6 +123,7 @@ class _BaseMLP(BaseEstimator):
         "averaging": [None, StrOptions({"ema", "swa"})],
         "averaging_decay": [Interval(Real, 0, 1, closed="left")],
         "swa_start": [Interval(Integral, 0, None, closed="left")],
+        "n_threads": [None, Interval(Integral, 1, None, closed="left"), Options(Integral, {-1})],
     }
 
     # ------------------------------------------------------------------ configuration
@@ -210,6 +211,7 @@ class _BaseMLP(BaseEstimator):
             input_noise=self.input_noise,
             averaging=self._averaging(),
             label_smoothing=self._label_smoothing(),
+            n_threads=self.n_threads,
             dtype=dtype,
             random_state=seed,
         )
@@ -261,6 +263,7 @@ class _BaseMLP(BaseEstimator):
         network = self.__dict__.get("_network")
         if network is not None and self._network_built_from == key:
             self._sync_network_weights()
+            network.n_threads = self.n_threads
             return network
         expected = [self.n_features_in_] + hidden + [self.n_outputs_]
         shapes = [c.shape for c in self.coefs_]
@@ -685,7 +688,10 @@ _PARAMETERS_DOC = """
     averaging_decay : float, default=0.999
         Decay of "ema": ``avg := decay * avg + (1 - decay) * w``.
     swa_start : int, default=0
-        First epoch (0-based) whose end weights enter the "swa" average."""
+        First epoch (0-based) whose end weights enter the "swa" average.
+    n_threads : int or None, default=None
+        Threads of fastreg's engine while training (None or -1: every available core).
+        The fitted model does not depend on it."""
 
 _ATTRIBUTES_DOC = """
     loss_ : float
@@ -799,6 +805,7 @@ class MLPClassifier(ClassifierMixin, _BaseMLP):
         averaging=None,
         averaging_decay=0.999,
         swa_start=0,
+        n_threads=None,
     ):
         self.hidden_layer_sizes = hidden_layer_sizes
         self.activation = activation
@@ -833,6 +840,7 @@ class MLPClassifier(ClassifierMixin, _BaseMLP):
         self.averaging = averaging
         self.averaging_decay = averaging_decay
         self.swa_start = swa_start
+        self.n_threads = n_threads
 
     def _label_smoothing(self):
         return self.label_smoothing
@@ -1064,6 +1072,7 @@ class MLPRegressor(RegressorMixin, _BaseMLP):
         averaging=None,
         averaging_decay=0.999,
         swa_start=0,
+        n_threads=None,
     ):
         self.loss = loss
         self.hidden_layer_sizes = hidden_layer_sizes
@@ -1098,6 +1107,7 @@ class MLPRegressor(RegressorMixin, _BaseMLP):
         self.averaging = averaging
         self.averaging_decay = averaging_decay
         self.swa_start = swa_start
+        self.n_threads = n_threads
 
     def _validate_input(self, X, y, incremental, reset):
         X, y = validate_data(
