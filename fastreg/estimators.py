@@ -12,6 +12,7 @@ input noise) are off by default. They apply to the stochastic solvers ('sgd', 'a
 
 This module needs scikit-learn (``pip install "fastreg[sklearn]"``).
 """
+import copy
 import math
 import time
 import warnings
@@ -35,6 +36,7 @@ from sklearn.utils.optimize import _check_optimize_result
 from sklearn.utils.validation import _check_sample_weight, check_is_fitted, validate_data
 
 from fastreg.averaging import EMA, SWA
+from fastreg.early_stopping import StoppingCriterion
 from fastreg.io import save
 from fastreg.layers import Dense
 from fastreg.network import Network
@@ -124,6 +126,7 @@ class _BaseMLP(BaseEstimator):
         "averaging_decay": [Interval(Real, 0, 1, closed="left")],
         "swa_start": [Interval(Integral, 0, None, closed="left")],
         "n_threads": [None, Interval(Integral, 1, None, closed="left"), Options(Integral, {-1})],
+        "stopping_criterion": [None, StoppingCriterion],
     }
 
     # ------------------------------------------------------------------ configuration
@@ -439,7 +442,18 @@ class _BaseMLP(BaseEstimator):
             self.validation_scores_ = []
             self.validation_loss_curve_ = []
             self.best_validation_score_ = -np.inf
-        stop_on_validation = self.early_stopping and validation is not None
+        stop_on_validation = (self.early_stopping or self.stopping_criterion is not None) and validation is not None
+        criterion = None
+        self.stopping_reason_ = None
+        if self.stopping_criterion is not None and validation is None and not incremental:
+            raise ValueError(
+                "stopping_criterion needs a validation set: set early_stopping=True or pass "
+                "validation_data=(X_val, y_val) to fit."
+            )
+        if self.stopping_criterion is not None and stop_on_validation:
+            criterion = copy.deepcopy(self.stopping_criterion)
+            criterion.reset()
+            self._lowest_validation_loss = np.inf
         n_samples = X_train.shape[0]
         if self.batch_size == "auto":
             batch_size = min(200, n_samples)
@@ -474,7 +488,10 @@ class _BaseMLP(BaseEstimator):
                     self._update_no_improvement_count(stop_on_validation)
                     if self.solver == "sgd" and self.learning_rate == "invscaling":
                         self._learning_rate_now = self.learning_rate_init / (self.t_ + 1) ** self.power_t
-                    if self._no_improvement_count > self.n_iter_no_change and self._should_stop(stop_on_validation):
+                    if criterion is not None:
+                        if self._criterion_stops(criterion):
+                            break
+                    elif self._no_improvement_count > self.n_iter_no_change and self._should_stop(stop_on_validation):
                         break
                     if incremental:
                         break
@@ -490,6 +507,20 @@ class _BaseMLP(BaseEstimator):
             network.use_averaged_weights()
         elif stop_on_validation:
             self._network.set_weights(self._best_coefs, self._best_intercepts)
+
+    def _criterion_stops(self, criterion):
+        """Prechelt stopping: keep the weights of the lowest validation loss, ask the criterion."""
+        validation_loss = self.validation_loss_curve_[-1]
+        if validation_loss < self._lowest_validation_loss:
+            self._lowest_validation_loss = validation_loss
+            self._best_coefs = [c.copy() for c in self.coefs_]
+            self._best_intercepts = [b.copy() for b in self.intercepts_]
+        if criterion.update(self.loss_, validation_loss):
+            self.stopping_reason_ = criterion.reason_
+            if self.verbose:
+                print(criterion.reason_)
+            return True
+        return False
 
     def _record_validation(self, X_val, Y_val, y_val, w_val):
         output = self._network.predict(X_val)
@@ -691,7 +722,13 @@ _PARAMETERS_DOC = """
         First epoch (0-based) whose end weights enter the "swa" average.
     n_threads : int or None, default=None
         Threads of fastreg's engine while training (None or -1: every available core).
-        The fitted model does not depend on it."""
+        The fitted model does not depend on it.
+    stopping_criterion : StoppingCriterion, optional
+        With ``early_stopping=True`` (or ``validation_data``), stop by one of Prechelt's
+        criteria (``fastreg.Patience``, ``GeneralizationLoss``, ``ProgressQuotient``,
+        ``UpStrips``) on the validation loss ``E_va`` and the training loss ``E_tr``
+        instead of ``n_iter_no_change``/``tol``; the weights of the epoch with the lowest
+        validation loss are restored, and ``stopping_reason_`` says why training stopped."""
 
 _ATTRIBUTES_DOC = """
     loss_ : float
@@ -806,6 +843,7 @@ class MLPClassifier(ClassifierMixin, _BaseMLP):
         averaging_decay=0.999,
         swa_start=0,
         n_threads=None,
+        stopping_criterion=None,
     ):
         self.hidden_layer_sizes = hidden_layer_sizes
         self.activation = activation
@@ -841,6 +879,7 @@ class MLPClassifier(ClassifierMixin, _BaseMLP):
         self.averaging_decay = averaging_decay
         self.swa_start = swa_start
         self.n_threads = n_threads
+        self.stopping_criterion = stopping_criterion
 
     def _label_smoothing(self):
         return self.label_smoothing
@@ -1073,6 +1112,7 @@ class MLPRegressor(RegressorMixin, _BaseMLP):
         averaging_decay=0.999,
         swa_start=0,
         n_threads=None,
+        stopping_criterion=None,
     ):
         self.loss = loss
         self.hidden_layer_sizes = hidden_layer_sizes
@@ -1108,6 +1148,7 @@ class MLPRegressor(RegressorMixin, _BaseMLP):
         self.averaging_decay = averaging_decay
         self.swa_start = swa_start
         self.n_threads = n_threads
+        self.stopping_criterion = stopping_criterion
 
     def _validate_input(self, X, y, incremental, reset):
         X, y = validate_data(
