@@ -36,6 +36,7 @@ _SKLEARN_ESTIMATORS = {
     "MLPRegressor": "estimators",
     "EnsembleClassifier": "ensemble",
     "EnsembleRegressor": "ensemble",
+    "Conv1DClassifier": "signal",
 }
 
 
@@ -59,6 +60,7 @@ __all__ = [
     "Adam",
     "AdamW",
     "Conv1D",
+    "Conv1DClassifier",
     "EMA",
     "Dense",
     "EarlyStopping",
