@@ -22,7 +22,7 @@ import pytest
 
 pytest.importorskip("sklearn")
 from sklearn.base import clone  # noqa: E402
-from sklearn.model_selection import KFold, cross_val_score  # noqa: E402
+from sklearn.model_selection import GridSearchCV, KFold, cross_val_score  # noqa: E402
 from sklearn.utils.estimator_checks import parametrize_with_checks  # noqa: E402
 
 from fastreg import EnsembleClassifier, EnsembleRegressor, MLPClassifier, MLPRegressor  # noqa: E402
@@ -304,12 +304,17 @@ def test_dask_cluster_gives_the_members_of_local_training():
         return EnsembleClassifier(small_classifier(), n_estimators=4, strategy="bagging", random_state=11, **kwargs)
 
     local = make().fit(X, y)
+    grid = {"alpha": [1e-4, 1e-1], "hidden_layer_sizes": [(4,), (8,)]}
+    search_local = GridSearchCV(small_classifier(random_state=3), grid, cv=2).fit(X, y)
     with distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None,
                                   silence_logs=50) as cluster, distributed.Client(cluster) as client:
         with distributed.get_task_stream(client) as explicit:
             on_dask = make(backend="dask").fit(X, y)
         with distributed.get_task_stream(client) as implicit, parallel_config(backend="dask"):
             in_context = make().fit(X, y)
+        # A hyperparameter search over fastreg estimators, through joblib's dask backend.
+        with distributed.get_task_stream(client) as searched, parallel_config(backend="dask"):
+            search_dask = GridSearchCV(small_classifier(random_state=3), grid, cv=2, n_jobs=-1).fit(X, y)
         worker_pids = client.run(lambda: __import__("os").getpid())
     # Every member was trained by a task on the cluster, whose workers are other processes.
     for stream in (explicit, implicit):
@@ -321,6 +326,12 @@ def test_dask_cluster_gives_the_members_of_local_training():
             np.testing.assert_array_equal(a, b)
         np.testing.assert_array_equal(local.predict_proba(X), other.predict_proba(X))
         assert local.oob_score_ == other.oob_score_
+    assert searched.data and {task["worker"] for task in searched.data} <= set(worker_pids)
+    np.testing.assert_array_equal(search_local.cv_results_["mean_test_score"],
+                                  search_dask.cv_results_["mean_test_score"])
+    assert search_local.best_params_ == search_dask.best_params_
+    for a, b in zip(search_local.best_estimator_.coefs_, search_dask.best_estimator_.coefs_):
+        np.testing.assert_array_equal(a, b)
 
 
 # ---------------------------------------------------------------------- scikit-learn tools
