@@ -164,3 +164,26 @@ def test_concurrent_training_in_threads(dtype):
     for a, b in zip(sequential, parallel):
         assert _identical(a, b)
         assert a.history_["loss"] == b.history_["loss"]
+
+
+@pytest.mark.blas_threads
+@pytest.mark.parametrize("activation", ["relu", "tanh"])
+def test_parallel_fused_passes_are_thread_count_independent(dtype, activation):
+    """Batches and layers large enough that the fused passes (activation + dropout, the
+    backward pass with its bias sums, the update) run split over threads."""
+    pytest.importorskip("threadpoolctl")
+    rng = np.random.default_rng(7)
+    X = rng.normal(size=(1024, 32))
+    y = rng.integers(0, 4, 1024)
+
+    def train(n_threads):
+        net = fastreg.Network([fastreg.Dense(256, activation, dropout=0.2),
+                               fastreg.Dense(256, activation, dropout=0.2), fastreg.Dense(4)],
+                              optimizer=fastreg.Adam(1e-3), regularizers=[fastreg.L2(1e-3)],
+                              dtype=dtype, random_state=5, n_threads=n_threads)
+        history = net.fit(X, y, epochs=2, batch_size=512)
+        return history["loss"], [p.copy() for p in _params(net)]
+
+    (l1, p1), (l2, p2) = train(1), train(2)
+    assert l1 == l2
+    assert all(np.array_equal(a, b) for a, b in zip(p1, p2))

@@ -580,7 +580,7 @@ cdef double _batch_step(Engine self, const floating* x, const floating* y,
                 _pass_cols(layer),
                 layer.activation, layer.mask if training else NULL, keep_threshold(layer.keep),
                 stream_key(self.seed, DROPOUT_STREAM, <uint64_t> self.step, l + 1),
-                <floating> _dropout_scale(self, layer, training))
+                <floating> _dropout_scale(self, layer, training), self.n_threads)
             layer_input = <floating*> layer.out
 
     layer = &self.layers[self.n_layers - 1]
@@ -639,7 +639,7 @@ cdef double _batch_step(Engine self, const floating* x, const floating* y,
                 <floating*> previous.grad_bias, _pass_rows(previous, n_rows),
                 _pass_cols(previous),
                 previous.activation, previous.mask if training else NULL,
-                <floating> _dropout_scale(self, previous, training))
+                <floating> _dropout_scale(self, previous, training), self.n_threads)
         if training and update and self.weight_noise > 0:
             memcpy(layer.weights, layer.saved_weights,
                    <int64_t> layer.weight_rows * layer.weight_cols * sizeof(floating))
@@ -650,11 +650,11 @@ cdef double _batch_step(Engine self, const floating* x, const floating* y,
             update_parameters(
                 <floating*> layer.weights, <floating*> layer.grad_weights,
                 <floating*> layer.weights_state1, <floating*> layer.weights_state2,
-                <int64_t> layer.weight_rows * layer.weight_cols, &rule, True)
+                <int64_t> layer.weight_rows * layer.weight_cols, &rule, True, self.n_threads)
             update_parameters(
                 <floating*> layer.bias, <floating*> layer.grad_bias,
                 <floating*> layer.bias_state1, <floating*> layer.bias_state2,
-                layer.weight_cols, &rule, False)
+                layer.weight_cols, &rule, False, 1)
             if self.max_norm > 0:
                 clip_column_norms(<floating*> layer.weights, layer.weight_rows, layer.weight_cols,
                                   self.max_norm, self.column_norms)
@@ -719,7 +719,7 @@ cdef void _predict(Engine self, const floating* X, int64_t n_samples, int chunk_
             if l < self.n_layers - 1:
                 bias_activation_dropout(
                     layer_out, <floating*> layer.bias, _pass_rows(layer, n_rows), _pass_cols(layer),
-                    layer.activation, NULL, 0, 0, <floating> _dropout_scale(self, layer, False))
+                    layer.activation, NULL, 0, 0, <floating> _dropout_scale(self, layer, False), 1)
                 layer_input = layer_out
                 layer_out = spare
                 spare = <floating*> layer_input
