@@ -17,4 +17,3 @@ cdef void activation_backward(floating* delta, const floating* out, floating* gr
                               const unsigned char* mask, floating scale,
                               int n_threads) noexcept nogil
 
-cdef void column_sums(const floating* a, int n_rows, int n_cols, floating* out) noexcept nogil

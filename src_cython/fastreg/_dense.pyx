@@ -20,7 +20,6 @@ every element and every sum is computed in the same order whatever the thread co
 from cython.parallel cimport prange
 from libc.math cimport exp, expf, tanh, tanhf
 from libc.stdint cimport uint64_t
-from libc.string cimport memset
 
 from fastreg._random cimport fill_keep_mask
 
@@ -156,13 +155,4 @@ cdef inline void _column_block_sums(const floating* a, int n_rows, int n_cols, i
         out[j] = 0
     for i in range(n_rows):
         for j in range(start, stop):
-            out[j] += a[i * n_cols + j]
-
-
-cdef void column_sums(const floating* a, int n_rows, int n_cols, floating* out) noexcept nogil:
-    """out := sum of the rows of A."""
-    cdef Py_ssize_t i, j
-    memset(out, 0, n_cols * sizeof(floating))
-    for i in range(n_rows):
-        for j in range(n_cols):
             out[j] += a[i * n_cols + j]
