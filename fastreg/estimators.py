@@ -106,8 +106,7 @@ class _BaseMLP(BaseEstimator):
         "tol": [Interval(Real, 0, None, closed="left")],
         "verbose": ["verbose"],
         "warm_start": ["boolean"],
-        # scikit-learn accepts momentum=1, an update that never forgets; fastreg does not.
-        "momentum": [Interval(Real, 0, 1, closed="left")],
+        "momentum": [Interval(Real, 0, 1, closed="both")],
         "nesterovs_momentum": ["boolean"],
         "early_stopping": ["boolean"],
         "validation_fraction": [Interval(Real, 0, 1, closed="left")],
@@ -676,7 +675,7 @@ _PARAMETERS_DOC = """
     warm_start : bool, default=False
         Continue from the current weights when fit is called again.
     momentum : float, default=0.9
-        Momentum of 'sgd', in [0, 1).
+        Momentum of 'sgd', in [0, 1].
     nesterovs_momentum : bool, default=True
         Nesterov's form of the momentum update.
     early_stopping : bool, default=False

@@ -58,7 +58,7 @@ class SGD(Optimizer):
     ----------
     learning_rate : float or callable, default=0.01
     momentum : float, default=0.0
-        In [0, 1).
+        In [0, 1], as in scikit-learn (1 never forgets a past gradient).
     nesterov : bool, default=False
     """
 
@@ -68,7 +68,7 @@ class SGD(Optimizer):
 
     def __post_init__(self):
         _check_learning_rate("SGD", self.learning_rate)
-        _check_real("SGD momentum", self.momentum, 0.0, 1.0)
+        _check_real("SGD momentum", self.momentum, 0.0, 1.0, high_open=False)
         if self.nesterov and self.momentum == 0:
             raise ValueError("SGD nesterov=True needs a momentum > 0.")
 

@@ -181,3 +181,24 @@ def test_training_from_given_weights_matches_sklearn():
         estimator.intercepts_ = [b.copy() for b in start_intercepts]
         fit_quietly(estimator, X, y)
     assert_same_model(ours, theirs, 1e-10, X)
+
+
+def test_momentum_one_is_accepted_and_matches_scikit_learn():
+    """scikit-learn allows momentum=1 (velocities never decay); so does fastreg."""
+    import warnings
+
+    from sklearn.exceptions import ConvergenceWarning
+    from sklearn.neural_network import MLPRegressor as SkRegressor
+
+    from fastreg import MLPRegressor
+
+    rng = np.random.default_rng(0)
+    X, y = rng.normal(size=(40, 3)), rng.normal(size=40)
+    settings = dict(hidden_layer_sizes=(5,), solver="sgd", momentum=1.0, learning_rate_init=1e-3,
+                    max_iter=5, shuffle=False, random_state=0, nesterovs_momentum=False)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        ours = MLPRegressor(**settings).fit(X, y)
+        theirs = SkRegressor(**settings).fit(X, y)
+    for a, b in zip(ours.coefs_ + ours.intercepts_, theirs.coefs_ + theirs.intercepts_):
+        np.testing.assert_allclose(a, b, rtol=1e-10, atol=1e-12)

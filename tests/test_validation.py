@@ -172,7 +172,7 @@ CASES = [
     ("lr-negative", lambda: Adam(-0.1), ValueError, "learning_rate"),
     ("lr-nan", lambda: SGD(NAN), ValueError, "learning_rate"),
     ("lr-inf", lambda: AdamW(INF), ValueError, "learning_rate"),
-    ("momentum-1", lambda: SGD(0.1, momentum=1.0), ValueError, "momentum"),
+    ("momentum-above-1", lambda: SGD(0.1, momentum=1.01), ValueError, "momentum"),
     ("momentum-negative", lambda: SGD(0.1, momentum=-0.1), ValueError, "momentum"),
     ("nesterov-without-momentum", lambda: SGD(0.1, nesterov=True), ValueError, "nesterov"),
     ("beta1-1", lambda: Adam(beta1=1.0), ValueError, "beta1"),
