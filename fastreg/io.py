@@ -15,11 +15,13 @@ seeds, weights, counters, history) or a fitted or unfitted :class:`~fastreg.MLPC
 ``random_state`` that is a RandomState instance is saved as None.
 """
 import dataclasses
+import inspect
 import json
 import zipfile
 
 import numpy as np
 
+from fastreg.early_stopping import GeneralizationLoss, Patience, ProgressQuotient, UpStrips
 from fastreg.layers import Dense
 from fastreg.network import Network
 from fastreg.optimizers import SGD, Adam, AdamW
@@ -29,6 +31,7 @@ FORMAT_NAME = "fastreg"
 FORMAT_VERSION = 1
 OPTIMIZERS = {cls.__name__: cls for cls in (SGD, Adam, AdamW)}
 REGULARIZERS = {cls.__name__: cls for cls in (L2, L1, ElasticNet, WeightDecay, MaxNorm)}
+CRITERIA = {cls.__name__: cls for cls in (Patience, GeneralizationLoss, ProgressQuotient, UpStrips)}
 ESTIMATORS = ("MLPClassifier", "MLPRegressor")
 
 #: Fitted attributes of the estimators stored in the JSON metadata.
@@ -88,9 +91,37 @@ def _network_metadata(network, arrays, prefix):
     return meta
 
 
+def _criterion_metadata(criterion):
+    """A stopping criterion as its class name and constructor arguments."""
+    if criterion is None:
+        return None
+    if type(criterion).__name__ not in CRITERIA:
+        raise ValueError(f"stopping_criterion = {criterion!r} cannot be saved in a fastreg file.")
+    names = inspect.signature(type(criterion)).parameters
+    return {"class": type(criterion).__name__,
+            "params": {name: _plain(getattr(criterion, name), name) for name in names}}
+
+
+def _load_criterion(entry):
+    if entry is None:
+        return None
+    if not isinstance(entry, dict) or set(entry) != {"class", "params"}:
+        raise _InvalidFile("stopping_criterion must be a class name and its parameters.")
+    if entry["class"] not in CRITERIA or not isinstance(entry["params"], dict):
+        raise _InvalidFile(f"unknown stopping criterion {entry['class']!r}.")
+    values = entry["params"]
+    if not all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in values.values()):
+        raise _InvalidFile("stopping criterion parameters must be numbers.")
+    try:
+        return CRITERIA[entry["class"]](**values)
+    except (TypeError, ValueError) as error:
+        raise _InvalidFile(f"invalid stopping criterion: {error}") from None
+
+
 def _estimator_metadata(estimator, arrays):
     params = {name: _plain(value, name) for name, value in estimator.get_params(deep=False).items()
-              if name != "random_state"}
+              if name not in ("random_state", "stopping_criterion")}
+    params["stopping_criterion"] = _criterion_metadata(estimator.stopping_criterion)
     random_state = estimator.random_state
     params["random_state"] = random_state if isinstance(random_state, (int, np.integer)) else None
     params["random_state"] = _plain(params["random_state"], "random_state")
@@ -242,6 +273,7 @@ def _load_estimator(meta, arrays):
         raise _InvalidFile(f"the parameters of {name} do not match this version of fastreg.")
     if isinstance(params["hidden_layer_sizes"], list):
         params["hidden_layer_sizes"] = tuple(params["hidden_layer_sizes"])
+    params["stopping_criterion"] = _load_criterion(params["stopping_criterion"])
     estimator = cls(**params)
     estimator._validate_params()
     fitted = _field(meta, "fitted", (dict, type(None)))

@@ -41,3 +41,31 @@ def test_criterion_needs_a_validation_set():
     X, y, _, _ = _data()
     with pytest.raises(ValueError, match="validation"):
         MLPClassifier(stopping_criterion=GeneralizationLoss(), max_iter=5).fit(X, y)
+
+
+def test_a_stopping_criterion_survives_save_and_load(tmp_path):
+    import json
+
+    import fastreg
+
+    X, y, X_val, y_val = _data()
+    model = MLPClassifier(hidden_layer_sizes=(8,), max_iter=30, random_state=0,
+                          stopping_criterion=UpStrips(strips=2, strip=4))
+    model.fit(X, y, validation_data=(X_val, y_val))
+    path = tmp_path / "model.fastreg"
+    model.save(path)
+    loaded = fastreg.load(path)
+    assert type(loaded.stopping_criterion) is UpStrips
+    assert (loaded.stopping_criterion.strips, loaded.stopping_criterion.strip) == (2, 4)
+    np.testing.assert_array_equal(loaded.predict_proba(X_val), model.predict_proba(X_val))
+    # A tampered criterion class is refused, and nothing is executed.
+    with np.load(path, allow_pickle=False) as stored:
+        arrays = {name: stored[name] for name in stored.files}
+    meta = json.loads(str(arrays["metadata"]))
+    meta["estimator"]["params"]["stopping_criterion"]["class"] = "os.system"
+    arrays["metadata"] = np.array(json.dumps(meta))
+    tampered = tmp_path / "tampered.fastreg"
+    with open(tampered, "wb") as file:
+        np.savez(file, **arrays)
+    with pytest.raises(ValueError, match="criterion"):
+        fastreg.load(tampered)
