@@ -38,22 +38,11 @@ def check_sparse_matrix(matrix, name, dtype, *, n_columns=None):
     """
     import scipy.sparse
 
-    if matrix.ndim != 2:
-        raise ValueError(f"{name} must be 2-D, got shape {matrix.shape}.")
-    if matrix.shape[0] == 0 or matrix.shape[1] == 0:
-        raise ValueError(f"{name} is empty: shape {matrix.shape}.")
-    if n_columns is not None and matrix.shape[1] != n_columns:
-        raise ValueError(f"{name} has {matrix.shape[1]} columns; the network expects {n_columns}.")
+    _check_shape(matrix.shape, name, n_columns)
     if not (np.issubdtype(matrix.dtype, np.number) or matrix.dtype == bool) or np.iscomplexobj(matrix.data):
         raise TypeError(f"{name} must hold real numbers, got a sparse matrix of dtype {matrix.dtype}.")
     csr = scipy.sparse.csr_array(matrix)
-    data = csr.data
-    if not all_finite(data):
-        raise ValueError(f"{name} contains NaN or infinity.")
-    with np.errstate(over="ignore"):
-        data = np.ascontiguousarray(data, dtype=dtype)
-    if not all_finite(data):
-        raise ValueError(f"{name} contains NaN or infinity (after conversion to {data.dtype}).")
+    data = _finite_as(csr.data, name, dtype)
     indices = np.ascontiguousarray(csr.indices, dtype=np.int64)
     indptr = np.ascontiguousarray(csr.indptr, dtype=np.int64)
     return (data, indices, indptr), csr.shape
@@ -70,21 +59,29 @@ def check_matrix(array, name, dtype, *, n_columns=None):
         raise TypeError(f"{name} must hold numbers, got an array of dtype {array.dtype}.")
     if np.iscomplexobj(array):
         raise TypeError(f"{name} must be real, got complex dtype {array.dtype}.")
-    if array.ndim != 2:
-        raise ValueError(f"{name} must be 2-D (n_samples, n_features), got shape {array.shape}.")
-    if array.shape[0] == 0 or array.shape[1] == 0:
-        raise ValueError(f"{name} is empty: shape {array.shape}.")
-    if n_columns is not None and array.shape[1] != n_columns:
-        raise ValueError(
-            f"{name} has {array.shape[1]} columns; the network expects {n_columns}."
-        )
-    if not all_finite(array):
+    _check_shape(array.shape, name, n_columns)
+    return _finite_as(array, name, dtype)
+
+
+def _check_shape(shape, name, n_columns):
+    """A 2-D, non-empty shape with the expected number of columns."""
+    if len(shape) != 2:
+        raise ValueError(f"{name} must be 2-D (n_samples, n_features), got shape {shape}.")
+    if shape[0] == 0 or shape[1] == 0:
+        raise ValueError(f"{name} is empty: shape {shape}.")
+    if n_columns is not None and shape[1] != n_columns:
+        raise ValueError(f"{name} has {shape[1]} columns; the network expects {n_columns}.")
+
+
+def _finite_as(values, name, dtype):
+    """``values`` as a C-contiguous array of `dtype`, finite before and after conversion."""
+    if not all_finite(values):
         raise ValueError(f"{name} contains NaN or infinity.")
     with np.errstate(over="ignore"):
-        array = np.ascontiguousarray(array, dtype=dtype)
-    if not all_finite(array):
-        raise ValueError(f"{name} contains NaN or infinity (after conversion to {array.dtype}).")
-    return array
+        values = np.ascontiguousarray(values, dtype=dtype)
+    if not all_finite(values):
+        raise ValueError(f"{name} contains NaN or infinity (after conversion to {values.dtype}).")
+    return values
 
 
 def check_sample_weight(sample_weight, n_samples, dtype):
