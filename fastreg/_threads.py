@@ -1,8 +1,10 @@
 """Threads: fastreg's own, and the BLAS library's while fastreg trains.
 
-While a network trains, the engine cuts every matrix product into column blocks fixed by
-its shape and runs them on its own threads, each block one single-threaded BLAS call; that
-makes the weights bit-identical for any number of threads. BLAS is limited to one thread
+While a network trains, a team of the engine's own threads shares each step: the column
+blocks of a product (fixed by its shape), the rows of an elementwise pass, the delta and the
+weight gradient of a layer, the updates of different layers. Each piece is computed the same
+way whoever runs it, each product block by one single-threaded BLAS call; that makes the
+weights bit-identical for any number of threads. BLAS is limited to one thread
 for the duration through threadpoolctl. Without threadpoolctl, the engine runs its blocks
 one after the other and lets BLAS use its own threads: as fast, but float32 results may
 then differ in the last bits between thread counts (float64 ones do not).

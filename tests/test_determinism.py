@@ -18,6 +18,7 @@ import numpy as np
 import pytest
 
 import fastreg
+import fastreg.augment
 
 
 def _network(dtype, random_state, **kw):
@@ -166,24 +167,77 @@ def test_concurrent_training_in_threads(dtype):
         assert a.history_["loss"] == b.history_["loss"]
 
 
-@pytest.mark.blas_threads
-@pytest.mark.parametrize("activation", ["relu", "tanh"])
-def test_parallel_fused_passes_are_thread_count_independent(dtype, activation):
-    """Batches and layers large enough that the fused passes (activation + dropout, the
-    backward pass with its bias sums, the update) run split over threads."""
-    pytest.importorskip("threadpoolctl")
+def _team_case(name, dtype):
+    """A network, its data and fit options for one feature set of the team step, large
+    enough (batch x multiply-adds per sample) that n_threads=2 does run a team of two."""
     rng = np.random.default_rng(7)
-    X = rng.normal(size=(1024, 32))
-    y = rng.integers(0, 4, 1024)
+    X = rng.normal(size=(517, 48))  # 517 = 2 x 256 + 5: a last batch of 5 rows
+    y = rng.integers(0, 4, 517)
+    options = dict(dtype=dtype, random_state=5)
+    fit = dict(epochs=2, batch_size=256)
+    hidden = [fastreg.Dense(200, "relu", dropout=0.2), fastreg.Dense(96, "tanh", dropout=0.1)]
+    if name == "adam-l2-dropout":
+        options.update(optimizer=fastreg.Adam(1e-3), regularizers=[fastreg.L2(1e-3)])
+    elif name == "adamw-elasticnet-maxnorm-ema":
+        options.update(optimizer=fastreg.AdamW(1e-3, weight_decay=0.01),
+                       regularizers=[fastreg.ElasticNet(1e-3, 1e-4), fastreg.MaxNorm(0.5)],
+                       averaging=fastreg.EMA(0.9))
+    elif name == "noise-everywhere":
+        options.update(optimizer=fastreg.SGD(0.05, momentum=0.9, nesterov=True),
+                       input_dropout=0.1, input_noise=0.1, weight_noise=0.01, label_noise=0.1,
+                       label_smoothing=0.1, dropout_mode="vanilla")
+    elif name == "augment-and-sample-weight":
+        options.update(optimizer=fastreg.SGD(0.05), regularizers=[fastreg.MaxNorm(1.0)],
+                       augment=fastreg.augment.Jitter(0.05))
+        weight = rng.uniform(0, 2, size=517)
+        weight[:300] = 0  # whole batches of zero weight take no step
+        fit.update(sample_weight=weight, shuffle=False)
+    elif name == "one-layer":
+        hidden = []
+        options.update(optimizer=fastreg.SGD(0.1), regularizers=[fastreg.L2(1e-2)],
+                       averaging=fastreg.EMA(0.5))
+    elif name == "conv1d":
+        hidden = [fastreg.Conv1D(8, 5, padding=2, activation="relu", dropout=0.1),
+                  fastreg.Conv1D(6, 3, stride=2, activation="tanh"),
+                  fastreg.Dense(32, "relu")]
+        options.update(optimizer=fastreg.Adam(1e-3), regularizers=[fastreg.L2(1e-3)])
+    elif name == "sparse":
+        import scipy.sparse
+
+        X = scipy.sparse.random(517, 48, density=0.2, format="csr", random_state=3)
+        options.update(optimizer=fastreg.SGD(0.05, momentum=0.5), regularizers=[fastreg.L1(1e-3)])
+    net = fastreg.Network(hidden + [fastreg.Dense(4)], **options)
+    return net, X, y, fit
+
+
+TEAM_CASES = ["adam-l2-dropout", "adamw-elasticnet-maxnorm-ema", "noise-everywhere",
+              "augment-and-sample-weight", "one-layer", "conv1d", "sparse"]
+
+
+@pytest.mark.blas_threads
+@pytest.mark.parametrize("case", TEAM_CASES)
+def test_team_steps_are_thread_count_independent(dtype, case):
+    """A step shared by two threads (column blocks of the products, rows of the passes,
+    delta and weight gradient of a layer at the same time, updates of different layers)
+    gives the same bits as one thread: weights, averages, optimizer state, losses, and the
+    gradients of loss_gradient."""
+    pytest.importorskip("threadpoolctl")
+    if fastreg._threads.available_cores() < 2:
+        pytest.skip("needs two cores")
 
     def train(n_threads):
-        net = fastreg.Network([fastreg.Dense(256, activation, dropout=0.2),
-                               fastreg.Dense(256, activation, dropout=0.2), fastreg.Dense(4)],
-                              optimizer=fastreg.Adam(1e-3), regularizers=[fastreg.L2(1e-3)],
-                              dtype=dtype, random_state=5, n_threads=n_threads)
-        history = net.fit(X, y, epochs=2, batch_size=512)
-        return history["loss"], [p.copy() for p in _params(net)]
+        net, X, y, fit = _team_case(case, dtype)
+        net.n_threads = n_threads
+        history = net.fit(X, y, **fit)
+        loss, grad_coefs, grad_intercepts = net.loss_gradient(X, y, training=True)
+        state = [a.copy() for group in net._optimizer_state for a in group if a is not None]
+        averages = [a.copy() for a in (net.averaged_coefs_ or [])]
+        return (history["loss"], loss, [p.copy() for p in _params(net)] + state + averages,
+                grad_coefs + grad_intercepts)
 
-    (l1, p1), (l2, p2) = train(1), train(2)
+    (l1, g1, p1, d1), (l2, g2, p2, d2) = train(1), train(2)
     assert l1 == l2
+    assert g1 == g2
+    assert len(p1) == len(p2)
     assert all(np.array_equal(a, b) for a, b in zip(p1, p2))
+    assert all(np.array_equal(a, b) for a, b in zip(d1, d2))

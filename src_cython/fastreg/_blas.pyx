@@ -5,20 +5,21 @@ is its transpose, so ``C = op(A) @ op(B)`` in row-major order is ``C^T = op(B)^T
 in column-major order: swap the operands and the dimensions ``m`` and ``n``, keep the
 transpose flags. No other kernel needs to know about BLAS storage order.
 
-``gemm_blocked`` cuts a product into column blocks whose number depends on the shape
-only, and runs the blocks on up to ``n_threads`` OpenMP threads, each block one call of a
-single-threaded BLAS (the Python layer limits BLAS to one thread while it trains). Every
-element is then computed by the same call whatever the number of threads, so results are
-bit-identical for any thread count, which BLAS's own threading does not promise in float32.
+A large product is cut into column blocks whose number and width depend on its shape
+only (``gemm_block_count``, ``gemm_block``); the training engine hands the blocks to the
+threads of its team, each block one call of a single-threaded BLAS (the Python layer limits
+BLAS to one thread while it trains). Every element is then computed by the same call
+whatever the number of threads, so results are bit-identical for any thread count, which
+BLAS's own threading does not promise in float32.
 """
-from cython.parallel cimport prange
 from scipy.linalg.cython_blas cimport ddot, dgemm, dsdot, sgemm
 
 cdef enum:
-    BLOCK_ALIGN = 16            # column blocks are multiples of this many columns
-    MIN_BLOCK_COLUMNS = 64      # and at least this wide
-    MAX_BLOCKS = 8
-    MIN_BLOCKED_WORK = 1 << 20  # smaller products (multiply-adds) are not worth a fork and join
+    BLOCK_ALIGN = 8             # column blocks are multiples of this many columns
+    MIN_BLOCK_COLUMNS = 32      # and at least this wide,
+    PREFERRED_BLOCK_COLUMNS = 64  # or this wide where there are enough columns
+    MAX_BLOCKS = 8              # their number is a power of two up to this
+    MIN_BLOCKED_WORK = 1 << 18  # smaller products (multiply-adds) stay in one block
 
 
 cdef void gemm(bint transpose_a, bint transpose_b, int m, int n, int k,
@@ -54,28 +55,41 @@ cdef double sum_of_squares(const floating* x, Py_ssize_t size) noexcept nogil:
 
 cdef inline int column_block_width(int m, int n, int k) noexcept nogil:
     """Width of the column blocks of an m x n x k product: a function of its shape only."""
-    cdef int n_blocks
+    cdef int n_blocks = 1
     if <double> m * n * k < MIN_BLOCKED_WORK:
         return n
-    n_blocks = min(MAX_BLOCKS, max(1, n // MIN_BLOCK_COLUMNS))
+    while 2 * n_blocks <= MAX_BLOCKS and 2 * n_blocks * PREFERRED_BLOCK_COLUMNS <= n:
+        n_blocks *= 2
+    if n_blocks == 1 and n >= 2 * MIN_BLOCK_COLUMNS:
+        n_blocks = 2
     return ((n + n_blocks - 1) // n_blocks + BLOCK_ALIGN - 1) // BLOCK_ALIGN * BLOCK_ALIGN
+
+
+cdef int gemm_block_count(int m, int n, int k) noexcept nogil:
+    """Number of column blocks of an m x n x k product (see ``gemm_block``)."""
+    cdef int width = column_block_width(m, n, k)
+    return (n + width - 1) // width if n > 0 else 1
+
+
+cdef void gemm_block(bint transpose_a, bint transpose_b, int m, int n, int k,
+                     floating alpha, const floating* a, int lda,
+                     const floating* b, int ldb,
+                     floating beta, floating* c, int ldc, int block) noexcept nogil:
+    """Column block `block` of the shape's blocks of the product (one BLAS call)."""
+    cdef int width = column_block_width(m, n, k)
+    cdef int start = block * width
+    # Column block j of op(B) is B[:, j] in row-major B, or row j of B when transposed.
+    gemm(transpose_a, transpose_b, m, min(width, n - start), k, alpha, a, lda,
+         b + (<Py_ssize_t> start * ldb if transpose_b else start), ldb,
+         beta, c + start, ldc)
 
 
 cdef void gemm_blocked(bint transpose_a, bint transpose_b, int m, int n, int k,
                        floating alpha, const floating* a, int lda,
                        const floating* b, int ldb,
-                       floating beta, floating* c, int ldc, int n_threads) noexcept nogil:
-    """gemm, cut into the shape's column blocks, run on up to n_threads threads."""
-    cdef int width = column_block_width(m, n, k)
-    cdef int n_blocks = (n + width - 1) // width
-    cdef int block, start
-    if n_blocks == 1:
-        gemm(transpose_a, transpose_b, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc)
-        return
-    for block in prange(n_blocks, num_threads=max(1, min(n_threads, n_blocks)),
-                        schedule="static"):
-        start = block * width
-        # Column block j of op(B) is B[:, j] in row-major B, or row j of B when transposed.
-        gemm(transpose_a, transpose_b, m, min(width, n - start), k, alpha, a, lda,
-             b + (<Py_ssize_t> start * ldb if transpose_b else start), ldb,
-             beta, c + start, ldc)
+                       floating beta, floating* c, int ldc) noexcept nogil:
+    """The whole product, block after block on the calling thread."""
+    cdef int block
+    for block in range(gemm_block_count(m, n, k)):
+        gemm_block(transpose_a, transpose_b, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc,
+                   block)

@@ -10,10 +10,11 @@ cdef enum Activation:
 
 cdef void bias_activation_dropout(floating* z, const floating* bias, int n_rows, int n_cols,
                                   int activation, unsigned char* mask, uint64_t threshold,
-                                  uint64_t key, floating scale, int n_threads) noexcept nogil
+                                  uint64_t key, floating scale,
+                                  Py_ssize_t first_row) noexcept nogil
 
-cdef void activation_backward(floating* delta, const floating* out, floating* grad_bias,
-                              int n_rows, int n_cols, int activation,
-                              const unsigned char* mask, floating scale,
-                              int n_threads) noexcept nogil
+cdef void activation_derivative(floating* delta, const floating* out, int n_rows, int n_cols,
+                                int activation, const unsigned char* mask,
+                                floating scale) noexcept nogil
 
+cdef void column_sums(const floating* a, int n_rows, int n_cols, floating* out) noexcept nogil

@@ -4,7 +4,9 @@
 the Python layer owns and keeps alive) and allocates every buffer a training step needs
 (the batch, activations, deltas, gradients, dropout masks) once, for the largest batch.
 ``train_epoch`` then runs shuffle -> gather -> forward -> loss -> backward -> update for
-every minibatch inside ``with nogil`` and allocates nothing.
+every minibatch inside ``with nogil`` and allocates nothing. One OpenMP team of threads,
+started once per epoch, shares every step (``_team_step`` says how); its threads meet at
+barriers, never forking and joining per product.
 
 Nothing here validates its input: ``fastreg.network`` checks dtypes, shapes, contiguity,
 finiteness and parameter ranges before an ``Engine`` is made or called.
@@ -16,13 +18,14 @@ run is bit-for-bit reproducible from its seed.
 import numpy as np
 
 from cython cimport floating
+from cython.parallel cimport parallel, threadid
 from libc.math cimport pow, sqrt
 from libc.stdint cimport int64_t, uint64_t, uintptr_t
 from libc.stdlib cimport free, malloc
 from libc.string cimport memcpy, memset
 
-from fastreg._blas cimport gemm, gemm_blocked, sum_of_squares
-from fastreg._dense cimport activation_backward, bias_activation_dropout
+from fastreg._blas cimport gemm_block, gemm_block_count, gemm_blocked, sum_of_squares
+from fastreg._dense cimport activation_derivative, bias_activation_dropout, column_sums
 from fastreg._loss cimport loss_gradient, output_activation
 from fastreg._loss cimport LOGISTIC_CROSS_ENTROPY, SOFTMAX_CROSS_ENTROPY
 from fastreg._random cimport (DROPOUT_STREAM, INPUT_NOISE_STREAM, LABEL_NOISE_STREAM,
@@ -30,6 +33,14 @@ from fastreg._random cimport (DROPOUT_STREAM, INPUT_NOISE_STREAM, LABEL_NOISE_ST
                               keep_threshold, random_bits, shuffle_indices,
                               standard_normal, stream_key, uniform_open)
 from fastreg._update cimport ADAM, StepRule, clip_column_norms, update_parameters
+
+cdef extern from "_team.h" nogil:
+    void team_barrier()     # all threads of the enclosing parallel region meet here
+    int team_size()         # the number of threads of that region
+
+cdef enum:
+    LOSS_CHUNKS = 2         # a batch's loss is summed over this many row chunks, in order
+    MIN_TEAM_WORK = 1 << 17 # steps of fewer multiply-adds run on one thread
 
 
 cdef struct DenseLayer:
@@ -93,8 +104,8 @@ cdef class Engine:
     config : dict
         ``loss``, ``label_smoothing``, ``inverted_dropout``, ``input_noise``, ``optimizer``,
         ``momentum``, ``beta1``, ``beta2``, ``epsilon``, ``alpha``, ``weight_decay``,
-        ``l1``, ``max_norm`` (0: off), ``seed``, ``step``, ``n_threads`` (threads of the
-        blocked matrix products; see ``_blas.gemm_blocked``), ``label_noise``,
+        ``l1``, ``max_norm`` (0: off), ``seed``, ``step``, ``n_threads`` (the size of the
+        team that shares each training step; see ``_team_step``), ``label_noise``,
         ``weight_noise``, ``augment`` (a callable or None) and ``augment_rng`` (its Generator).
     batch_size : int
         Largest number of rows a step will see.
@@ -130,6 +141,10 @@ cdef class Engine:
     cdef void* batch_weight
     cdef unsigned char* input_mask
     cdef double* column_norms
+    cdef double* squares            # ||W_l||^2 of each layer, recorded during a step
+    cdef double partial_loss[LOSS_CHUNKS]
+    cdef bint stop                  # set when the augment hook failed: the team stops
+    cdef int64_t work_per_sample    # multiply-adds of one sample's forward pass
     cdef object order
     cdef list buffers
     cdef list grad_weight_arrays
@@ -138,6 +153,7 @@ cdef class Engine:
     def __cinit__(self):
         self.layers = NULL
         self.column_norms = NULL
+        self.squares = NULL
 
     def __init__(self, list weights, list biases, list optimizer_state, list activations,
                  list keep, double input_keep, dict config, int batch_size):
@@ -230,13 +246,19 @@ cdef class Engine:
         self.input_mask = <unsigned char*> (
             self._new_buffer((batch_size, self.n_features), np.uint8) if input_keep < 1 else NULL)
         self.column_norms = <double*> malloc(widest * sizeof(double))
-        if self.column_norms == NULL:
+        self.squares = <double*> malloc(self.n_layers * sizeof(double))
+        if self.column_norms == NULL or self.squares == NULL:
             raise MemoryError()
+        self.work_per_sample = sum(
+            [<int64_t> self.layers[i].weight_rows * self.layers[i].weight_cols
+             * (self.layers[i].out_length if self.layers[i].is_conv else 1)
+             for i in range(self.n_layers)])
         self.order = np.empty(0, dtype=np.int64)
 
     def __dealloc__(self):
         free(self.layers)
         free(self.column_norms)
+        free(self.squares)
 
     cdef void* _new_buffer(self, shape, dtype) except NULL:
         array = np.zeros(shape, dtype=dtype)
@@ -285,6 +307,7 @@ cdef class Engine:
         cdef const double[:, ::1] y64
         cdef const float[::1] w32
         cdef const double[::1] w64
+        cdef int team = self._team_threads(self.batch_size)
         flat_x = X.reshape(-1)
         if self.single_precision:
             x32 = flat_x
@@ -294,7 +317,7 @@ cdef class Engine:
                 _train_epoch(self, &x32[0] if x32.shape[0] > 0 else NULL, indices_ptr,
                              indptr_ptr, &y32[0, 0], &w32[0] if w32 is not None else NULL,
                              n_samples, &order_view[0], given_order, learning_rate, shuffle,
-                             epoch, totals)
+                             epoch, team, totals)
         else:
             x64 = flat_x
             y64 = Y
@@ -303,11 +326,18 @@ cdef class Engine:
                 _train_epoch(self, &x64[0] if x64.shape[0] > 0 else NULL, indices_ptr,
                              indptr_ptr, &y64[0, 0], &w64[0] if w64 is not None else NULL,
                              n_samples, &order_view[0], given_order, learning_rate, shuffle,
-                             epoch, totals)
+                             epoch, team, totals)
         if self.augment_error is not None:
             error, self.augment_error = self.augment_error, None
             raise error
         return totals[0], totals[1]
+
+    cdef int _team_threads(self, int n_rows):
+        """Threads for steps of n_rows rows: n_threads, or 1 when a step is too small to
+        share (the result does not depend on it)."""
+        if <double> n_rows * self.work_per_sample < MIN_TEAM_WORK:
+            return 1
+        return max(1, self.n_threads)
 
     cdef int _augment_batch(self, int n_rows) noexcept with gil:
         """Replace the batch's inputs by ``augment(inputs, rng)``; -1 (error kept) on failure."""
@@ -337,26 +367,25 @@ cdef class Engine:
         cdef const double[:, ::1] x64, y64
         cdef const float[::1] w32
         cdef const double[::1] w64
-        cdef double weight_sum, penalty, total
+        cdef double results[3]
+        cdef int team = self._team_threads(<int> n_rows)
         if self.single_precision:
             x32 = X
             y32 = Y
             w32 = sample_weight if sample_weight is not None else None
             with nogil:
-                total = _batch_step(self, &x32[0, 0], &y32[0, 0],
-                                    &w32[0] if w32 is not None else NULL,
-                                    <int> n_rows, 0.0, training, False, True, &weight_sum,
-                                    &penalty)
+                _team_loss_gradient(self, <float*> &x32[0, 0], &y32[0, 0],
+                                    &w32[0] if w32 is not None else NULL, <int> n_rows,
+                                    training, team, results)
         else:
             x64 = X
             y64 = Y
             w64 = sample_weight if sample_weight is not None else None
             with nogil:
-                total = _batch_step(self, &x64[0, 0], &y64[0, 0],
-                                    &w64[0] if w64 is not None else NULL,
-                                    <int> n_rows, 0.0, training, False, True, &weight_sum,
-                                    &penalty)
-        return (total + penalty) / weight_sum
+                _team_loss_gradient(self, <double*> &x64[0, 0], &y64[0, 0],
+                                    &w64[0] if w64 is not None else NULL, <int> n_rows,
+                                    training, team, results)
+        return (results[0] + results[2]) / results[1]
 
     def evaluate(self, X, Y, sample_weight):
         """``(sum_i w_i loss_i, alpha / 2 ||W||^2)`` over ``X``: forward passes only
@@ -379,13 +408,13 @@ cdef class Engine:
             while start < n_samples:
                 n_rows = <int> min(<int64_t> self.batch_size, n_samples - start)
                 if self.single_precision:
-                    total += _batch_step(self, &x32[start, 0], &y32[start, 0],
-                                         &w32[start] if w32 is not None else NULL, n_rows, 0.0,
-                                         False, False, False, &chunk_weight, &penalty)
+                    total += _team_step(self, 0, 1, <float*> &x32[start, 0], &y32[start, 0],
+                                        &w32[start] if w32 is not None else NULL, n_rows, 0.0,
+                                        self.step, False, False, False, &chunk_weight, &penalty)
                 else:
-                    total += _batch_step(self, &x64[start, 0], &y64[start, 0],
-                                         &w64[start] if w64 is not None else NULL, n_rows, 0.0,
-                                         False, False, False, &chunk_weight, &penalty)
+                    total += _team_step(self, 0, 1, <double*> &x64[start, 0], &y64[start, 0],
+                                        &w64[start] if w64 is not None else NULL, n_rows, 0.0,
+                                        self.step, False, False, False, &chunk_weight, &penalty)
                 start += n_rows
         return total, penalty
 
@@ -430,25 +459,47 @@ cdef void _train_epoch(Engine self, const floating* X, const int64_t* csr_indice
                        const int64_t* csr_indptr, const floating* Y,
                        const floating* sample_weight, int64_t n_samples, int64_t* order,
                        bint given_order, double learning_rate, bint shuffle, uint64_t epoch,
-                       double* totals) noexcept nogil:
-    cdef int64_t start, i, row, p
-    cdef int n_rows
+                       int n_threads, double* totals) noexcept nogil:
+    """Shuffle, then run the epoch's steps on a team of up to n_threads threads."""
+    cdef int64_t i
+    cdef int thread
+    totals[0] = totals[1] = 0.0
+    self.stop = False
+    if shuffle:
+        shuffle_indices(order, n_samples, stream_key(self.seed, SHUFFLE_STREAM, epoch, 0))
+    elif not given_order:
+        for i in range(n_samples):
+            order[i] = i
+    if n_threads <= 1:
+        _epoch_steps(self, X, csr_indices, csr_indptr, Y, sample_weight, n_samples, order,
+                     learning_rate, epoch, 0, 1, totals)
+        return
+    with parallel(num_threads=n_threads):
+        thread = threadid()
+        _epoch_steps(self, X, csr_indices, csr_indptr, Y, sample_weight, n_samples, order,
+                     learning_rate, epoch, thread, team_size(), totals)
+
+
+cdef void _epoch_steps(Engine self, const floating* X, const int64_t* csr_indices,
+                       const int64_t* csr_indptr, const floating* Y,
+                       const floating* sample_weight, int64_t n_samples,
+                       const int64_t* order, double learning_rate, uint64_t epoch,
+                       int thread, int team, double* totals) noexcept nogil:
+    """One thread's part of an epoch: every thread of the team runs this same loop."""
+    cdef int64_t start = 0, row, p
+    cdef int64_t step = self.step
+    cdef int i, n_rows, first, last
     cdef int n_features = self.n_features
     cdef int n_outputs = self.n_outputs
     cdef floating* batch_x = <floating*> self.batch_x
     cdef floating* batch_y = <floating*> self.batch_y
     cdef floating* batch_weight = <floating*> self.batch_weight
     cdef double weight_sum, penalty, batch_loss
-    totals[0] = totals[1] = 0.0
-    if shuffle:
-        shuffle_indices(order, n_samples, stream_key(self.seed, SHUFFLE_STREAM, epoch, 0))
-    elif not given_order:
-        for i in range(n_samples):
-            order[i] = i
-    start = 0
     while start < n_samples:
         n_rows = <int> min(<int64_t> self.batch_size, n_samples - start)
-        for i in range(n_rows):
+        first = _part_start(n_rows, thread, team)
+        last = _part_start(n_rows, thread + 1, team)
+        for i in range(first, last):
             row = order[start + i]
             if csr_indptr == NULL:
                 memcpy(batch_x + i * n_features, X + row * n_features, n_features * sizeof(floating))
@@ -462,15 +513,55 @@ cdef void _train_epoch(Engine self, const floating* X, const int64_t* csr_indice
                 batch_weight[i] = sample_weight[row]
             if self.label_noise > 0:
                 _replace_label(self, batch_y + i * n_outputs, row, epoch)
-        if self.augment is not None and self._augment_batch(n_rows) != 0:
-            return
-        batch_loss = _batch_step(self, batch_x, batch_y,
-                                 batch_weight if sample_weight != NULL else NULL,
-                                 n_rows, learning_rate, True, True, True, &weight_sum,
-                                 &penalty)
-        totals[0] += batch_loss / weight_sum * n_rows
-        totals[1] += penalty / weight_sum * n_rows
+        team_barrier()
+        if self.augment is not None:
+            if thread == 0 and self._augment_batch(n_rows) != 0:
+                self.stop = True
+            team_barrier()
+            if self.stop:
+                return
+        batch_loss = _team_step(self, thread, team, batch_x, batch_y,
+                                batch_weight if sample_weight != NULL else NULL, n_rows,
+                                learning_rate, step, True, True, True, &weight_sum, &penalty)
+        if thread == 0:
+            totals[0] += batch_loss / weight_sum * n_rows
+            totals[1] += penalty / weight_sum * n_rows
+            self.step = step + 1
+        step += 1
         start += n_rows
+
+
+cdef void _team_loss_gradient(Engine self, floating* x, const floating* y,
+                              const floating* sample_weight, int n_rows, bint training,
+                              int n_threads, double* results) noexcept nogil:
+    """results := (sum_i w_i loss_i, S, penalty) of one batch, its gradients computed by a
+    team of up to n_threads threads."""
+    cdef int thread
+    if n_threads <= 1:
+        results[0] = _team_step(self, 0, 1, x, y, sample_weight, n_rows, 0.0, self.step,
+                                training, True, False, &results[1], &results[2])
+        return
+    with parallel(num_threads=n_threads):
+        thread = threadid()
+        _loss_gradient_part(self, x, y, sample_weight, n_rows, training, thread, team_size(),
+                            results)
+
+
+cdef void _loss_gradient_part(Engine self, floating* x, const floating* y,
+                              const floating* sample_weight, int n_rows, bint training,
+                              int thread, int team, double* results) noexcept nogil:
+    cdef double weight_sum, penalty
+    cdef double total = _team_step(self, thread, team, x, y, sample_weight, n_rows, 0.0,
+                                   self.step, training, True, False, &weight_sum, &penalty)
+    if thread == 0:
+        results[0] = total
+        results[1] = weight_sum
+        results[2] = penalty
+
+
+cdef inline int _part_start(int n, int part, int n_parts) noexcept nogil:
+    """Start of part `part` when ``range(n)`` is cut into n_parts nearly equal parts."""
+    return <int> (<int64_t> n * part // n_parts)
 
 
 cdef void _replace_label(Engine self, floating* target, int64_t row,
@@ -496,38 +587,48 @@ cdef void _replace_label(Engine self, floating* target, int64_t row,
 
 
 cdef void _perturb_weights(Engine self, DenseLayer* layer, floating* weights,
-                           int layer_index) noexcept nogil:
+                           int layer_index, int64_t step) noexcept nogil:
     """Weight noise: keep the clean weights aside and add N(0, weight_noise^2) to each."""
     cdef int64_t i, size = <int64_t> layer.weight_rows * layer.weight_cols
-    cdef uint64_t key = stream_key(self.seed, WEIGHT_NOISE_STREAM, <uint64_t> self.step, layer_index)
+    cdef uint64_t key = stream_key(self.seed, WEIGHT_NOISE_STREAM, <uint64_t> step, layer_index)
     memcpy(layer.saved_weights, weights, size * sizeof(floating))
     for i in range(size):
         weights[i] = <floating> (weights[i] + self.weight_noise * standard_normal(key, i))
 
 
-cdef double _batch_step(Engine self, const floating* x, const floating* y,
-                        const floating* sample_weight, int n_rows, double learning_rate,
-                        bint training, bint update, bint backward, double* weight_sum,
-                        double* penalty) noexcept nogil:
-    """Forward, loss and (with `backward`) backward on one batch, then (with `update`) one
-    optimizer step.
+cdef double _team_step(Engine self, int thread, int team, floating* x, const floating* y,
+                       const floating* sample_weight, int n_rows, double learning_rate,
+                       int64_t step, bint training, bint backward, bint update,
+                       double* weight_sum, double* penalty) noexcept nogil:
+    """Forward and loss on one batch, then (with `backward`) the gradients and (with
+    `update`) one optimizer step, by thread `thread` of a team of `team` threads.
+
+    Every thread of the team calls this with the same arguments. The work is cut into
+    pieces whose arithmetic does not depend on who runs them: column blocks of a product
+    (``_blas.gemm_block``), rows of an elementwise pass, whole products, whole layer
+    updates. So the result is bit-identical for any team size. Forward, the threads share
+    each product's column blocks and each pass's rows. Backward, layer by layer, thread 0
+    carries the delta down (``delta_{l-1} = delta_l W_l^T`` and the activation derivative)
+    while another thread takes the weight gradient of the layer and the update of the
+    layer above, whose weights the delta no longer needs.
 
     Returns ``sum_i w_i loss_i``; sets ``penalty`` to ``alpha / 2 ||W||^2`` (the weights
-    before the step) and ``weight_sum`` to ``S``.
-    With `training`, input noise and dropout are applied (this may modify ``x`` in place:
-    it must then be the engine's batch buffer).
+    before the step) and ``weight_sum`` to ``S``. With `training`, input noise and dropout
+    are applied (written into the engine's batch buffer, whose `x` may be).
     """
-    cdef int i, l
+    cdef int i, l, c, block, n_blocks, first, last, m, k, helper
+    cdef int n_layers = self.n_layers
     cdef DenseLayer* layer
     cdef DenseLayer* previous
     cdef const floating* layer_input
+    cdef const floating* product_input
     cdef floating* delta
-    cdef floating* batch_x
-    cdef double total_weight, data_loss, squares = 0.0
-    cdef double input_scale, keep_scale
-    cdef uint64_t key, threshold
+    cdef floating* batch_x = <floating*> self.batch_x
+    cdef floating alpha
+    cdef double total_weight, data_loss, squares, input_scale, keep_scale
+    cdef int64_t size, start, stop
+    cdef uint64_t key
     cdef StepRule rule = self.rule
-    cdef int64_t size
 
     if sample_weight == NULL:
         total_weight = n_rows
@@ -536,141 +637,271 @@ cdef double _batch_step(Engine self, const floating* x, const floating* y,
         for i in range(n_rows):
             total_weight += sample_weight[i]
         if total_weight <= 0:
-            # A batch of zero weight has no loss to descend: no step.
+            # A batch of zero weight has no loss to descend: no step. The team meets before
+            # leaving, so that no thread gathers the next batch while another reads this one.
+            team_barrier()
             weight_sum[0] = 1.0
             penalty[0] = 0.0
             return 0.0
     weight_sum[0] = total_weight
+    first = _part_start(n_rows, thread, team)
+    last = _part_start(n_rows, thread + 1, team)
 
-    # Input noise, then input dropout, on the batch buffer.
+    # Input noise, then input dropout, into the batch buffer, each thread on its rows.
     if training and (self.input_noise > 0 or self.input_keep < 1):
-        size = <int64_t> n_rows * self.n_features
-        if x != <floating*> self.batch_x:
-            memcpy(self.batch_x, x, size * sizeof(floating))
-            x = <floating*> self.batch_x
-        batch_x = <floating*> self.batch_x
+        start = <int64_t> first * self.n_features
+        stop = <int64_t> last * self.n_features
+        if x != batch_x:
+            memcpy(batch_x + start, x + start, (stop - start) * sizeof(floating))
         if self.input_noise > 0:
-            key = stream_key(self.seed, INPUT_NOISE_STREAM, <uint64_t> self.step, 0)
-            for i in range(size):
-                batch_x[i] = <floating> (batch_x[i] + self.input_noise * standard_normal(key, i))
+            key = stream_key(self.seed, INPUT_NOISE_STREAM, <uint64_t> step, 0)
+            for size in range(start, stop):
+                batch_x[size] = <floating> (batch_x[size] + self.input_noise * standard_normal(key, size))
         if self.input_keep < 1:
-            fill_keep_mask(self.input_mask, size,
-                           stream_key(self.seed, DROPOUT_STREAM, <uint64_t> self.step, 0),
-                           0, keep_threshold(self.input_keep))
+            fill_keep_mask(self.input_mask + start, stop - start,
+                           stream_key(self.seed, DROPOUT_STREAM, <uint64_t> step, 0),
+                           start, keep_threshold(self.input_keep))
             keep_scale = 1.0 / self.input_keep if self.inverted_dropout else 1.0
-            for i in range(size):
-                batch_x[i] = <floating> (batch_x[i] * (keep_scale if self.input_mask[i] else 0.0))
+            for size in range(start, stop):
+                batch_x[size] = <floating> (batch_x[size] * (keep_scale if self.input_mask[size] else 0.0))
+        x = batch_x
 
-    # Weight noise: the step's gradient is taken at perturbed weights; the update is
-    # applied to the clean ones, restored as soon as the backward pass is done with them.
+    # Weight noise: the step's gradient is taken at perturbed weights; each layer's clean
+    # weights are restored just before its update.
     if training and update and self.weight_noise > 0:
-        for l in range(self.n_layers):
-            _perturb_weights(self, &self.layers[l], <floating*> self.layers[l].weights, l)
+        l = thread
+        while l < n_layers:
+            _perturb_weights(self, &self.layers[l], <floating*> self.layers[l].weights, l, step)
+            l += team
+    team_barrier()
 
     # Forward. Vanilla input dropout scales the inputs by their keep rate outside training.
     input_scale = 1.0 if training or self.inverted_dropout else self.input_keep
     layer_input = x
-    for l in range(self.n_layers):
+    for l in range(n_layers):
         layer = &self.layers[l]
-        _layer_product(layer, layer_input, <floating*> layer.out, <floating*> layer.cols, n_rows,
-                       <floating> (input_scale if l == 0 else 1.0), self.n_threads)
-        if l < self.n_layers - 1:
+        alpha = <floating> (input_scale if l == 0 else 1.0)
+        product_input = layer_input
+        m = n_rows
+        k = layer.n_in
+        if layer.is_conv:
+            _im2col(layer, layer_input + <int64_t> first * layer.n_in,
+                    <floating*> layer.cols + <int64_t> first * layer.out_length * layer.weight_rows,
+                    last - first)
+            team_barrier()
+            product_input = <floating*> layer.cols
+            m = n_rows * layer.out_length
+            k = layer.weight_rows
+        n_blocks = gemm_block_count(m, layer.weight_cols, k)
+        block = thread
+        while block < n_blocks:
+            gemm_block(False, False, m, layer.weight_cols, k, alpha, product_input, k,
+                       <floating*> layer.weights, layer.weight_cols, <floating> 0.0,
+                       <floating*> layer.out, layer.weight_cols, block)
+            block += team
+        team_barrier()
+        if l < n_layers - 1:
+            m = _pass_rows(layer, n_rows)
+            c = _pass_cols(layer)
+            i = _part_start(m, thread, team)
             bias_activation_dropout(
-                <floating*> layer.out, <floating*> layer.bias, _pass_rows(layer, n_rows),
-                _pass_cols(layer),
-                layer.activation, layer.mask if training else NULL, keep_threshold(layer.keep),
-                stream_key(self.seed, DROPOUT_STREAM, <uint64_t> self.step, l + 1),
-                <floating> _dropout_scale(self, layer, training), self.n_threads)
+                <floating*> layer.out + <int64_t> i * c, <floating*> layer.bias,
+                _part_start(m, thread + 1, team) - i, c, layer.activation,
+                layer.mask + <int64_t> i * c if training and layer.mask != NULL else NULL,
+                keep_threshold(layer.keep),
+                stream_key(self.seed, DROPOUT_STREAM, <uint64_t> step, l + 1),
+                <floating> _dropout_scale(self, layer, training), i)
+            team_barrier()
             layer_input = <floating*> layer.out
 
-    layer = &self.layers[self.n_layers - 1]
-    data_loss = loss_gradient(<floating*> layer.out, <floating*> layer.bias, y, sample_weight,
-                              n_rows, layer.n_out, self.loss, self.label_smoothing,
-                              1.0 / total_weight, <floating*> layer.grad_bias)
+    # The loss, summed over LOSS_CHUNKS fixed chunks of rows, then in chunk order.
+    if thread == 0:
+        for l in range(n_layers):
+            self.squares[l] = 0.0
+    layer = &self.layers[n_layers - 1]
+    c = thread
+    while c < LOSS_CHUNKS:
+        i = _part_start(n_rows, c, LOSS_CHUNKS)
+        self.partial_loss[c] = loss_gradient(
+            <floating*> layer.out + <int64_t> i * layer.n_out, <floating*> layer.bias,
+            y + <int64_t> i * layer.n_out, sample_weight + i if sample_weight != NULL else NULL,
+            _part_start(n_rows, c + 1, LOSS_CHUNKS) - i, layer.n_out, self.loss,
+            self.label_smoothing, 1.0 / total_weight, NULL)
+        c += team
+    team_barrier()
+    data_loss = 0.0
+    for c in range(LOSS_CHUNKS):
+        data_loss += self.partial_loss[c]
 
-    if not backward:
-        if self.alpha > 0:
-            for l in range(self.n_layers):
-                squares += sum_of_squares(<floating*> self.layers[l].weights,
-                                          <int64_t> self.layers[l].weight_rows * self.layers[l].weight_cols)
-        penalty[0] = 0.5 * self.alpha * squares
-        return data_loss
-
-    # Backward, updating each layer as soon as its weights have served the backward pass.
     if update:
         rule.learning_rate = learning_rate
         if rule.optimizer == ADAM:
-            rule.learning_rate *= (sqrt(1 - pow(rule.beta2, <double> (self.step + 1)))
-                                   / (1 - pow(rule.beta1, <double> (self.step + 1))))
+            rule.learning_rate *= (sqrt(1 - pow(rule.beta2, <double> (step + 1)))
+                                   / (1 - pow(rule.beta1, <double> (step + 1))))
         rule.l2 = self.alpha / total_weight
         rule.decay_factor = 1 - learning_rate * self.weight_decay
         rule.l1_threshold = learning_rate * self.l1
-    for l in range(self.n_layers - 1, -1, -1):
-        layer = &self.layers[l]
-        delta = <floating*> (layer.out if l == self.n_layers - 1 else layer.delta)
-        layer_input = x if l == 0 else <floating*> self.layers[l - 1].out
-        if layer.is_conv:
-            gemm_blocked(True, False, layer.weight_rows, layer.weight_cols,
-                         n_rows * layer.out_length, <floating> (input_scale if l == 0 else 1.0),
-                         <floating*> layer.cols, layer.weight_rows, delta, layer.weight_cols,
-                         <floating> 0.0, <floating*> layer.grad_weights, layer.weight_cols,
-                         self.n_threads)
-        else:
-            gemm_blocked(True, False, layer.n_in, layer.n_out, n_rows,
-                         <floating> (input_scale if l == 0 else 1.0),
-                         layer_input, layer.n_in, delta, layer.n_out,
-                         <floating> 0.0, <floating*> layer.grad_weights, layer.n_out,
-                         self.n_threads)
-        if l > 0:
-            previous = &self.layers[l - 1]
-            if layer.is_conv:
-                gemm_blocked(False, True, n_rows * layer.out_length, layer.weight_rows,
-                             layer.weight_cols, <floating> 1.0, delta, layer.weight_cols,
-                             <floating*> layer.weights, layer.weight_cols, <floating> 0.0,
-                             <floating*> layer.cols_delta, layer.weight_rows, self.n_threads)
-                _col2im(layer, <floating*> layer.cols_delta, <floating*> previous.delta, n_rows)
+    if backward:
+        helper = 1 % team
+        for l in range(n_layers - 1, -1, -1):
+            layer = &self.layers[l]
+            delta = <floating*> (layer.out if l == n_layers - 1 else layer.delta)
+            m = _pass_rows(layer, n_rows)
+            if l > 0:
+                if thread == 0:
+                    _propagate_delta(self, l, delta, n_rows, training)
+                if thread == helper:
+                    _weight_gradient(self, l, x, delta, n_rows, input_scale, 0, 1)
+                    column_sums(delta, m, _pass_cols(layer), <floating*> layer.grad_bias)
+                    if l < n_layers - 1:
+                        _finish_layer(self, l + 1, <floating*> self.layers[l + 1].weights,
+                                      &rule, update, total_weight)
             else:
-                gemm_blocked(False, True, n_rows, layer.n_in, layer.n_out, <floating> 1.0,
-                             delta, layer.n_out, <floating*> layer.weights, layer.n_out,
-                             <floating> 0.0, <floating*> previous.delta, layer.n_in,
-                             self.n_threads)
-            activation_backward(
-                <floating*> previous.delta, <floating*> previous.out,
-                <floating*> previous.grad_bias, _pass_rows(previous, n_rows),
-                _pass_cols(previous),
-                previous.activation, previous.mask if training else NULL,
-                <floating> _dropout_scale(self, previous, training), self.n_threads)
-        if training and update and self.weight_noise > 0:
-            memcpy(layer.weights, layer.saved_weights,
-                   <int64_t> layer.weight_rows * layer.weight_cols * sizeof(floating))
-        if update:
-            if self.alpha > 0:
-                squares += sum_of_squares(<floating*> layer.weights,
-                                          <int64_t> layer.weight_rows * layer.weight_cols)
-            update_parameters(
-                <floating*> layer.weights, <floating*> layer.grad_weights,
-                <floating*> layer.weights_state1, <floating*> layer.weights_state2,
-                <int64_t> layer.weight_rows * layer.weight_cols, &rule, True, self.n_threads)
-            update_parameters(
-                <floating*> layer.bias, <floating*> layer.grad_bias,
-                <floating*> layer.bias_state1, <floating*> layer.bias_state2,
-                layer.weight_cols, &rule, False, 1)
-            if self.max_norm > 0:
-                clip_column_norms(<floating*> layer.weights, layer.weight_rows, layer.weight_cols,
-                                  self.max_norm, self.column_norms)
-            if layer.average_weights != NULL:
-                _moving_average(<floating*> layer.average_weights, <floating*> layer.weights,
-                                <int64_t> layer.weight_rows * layer.weight_cols, self.average_decay)
-                _moving_average(<floating*> layer.average_bias, <floating*> layer.bias,
-                                layer.weight_cols, self.average_decay)
-        elif self.alpha > 0:
-            squares += _add_l2_gradient(<floating*> layer.grad_weights, <floating*> layer.weights,
-                                        <int64_t> layer.weight_rows * layer.weight_cols,
-                                        self.alpha / total_weight)
-    if update:
-        self.step += 1
+                # The first layer: no delta to carry down, so the whole team shares its
+                # weight gradient while thread 0 also finishes the layer above.
+                _weight_gradient(self, 0, x, delta, n_rows, input_scale, (thread + 1) % team,
+                                 team)
+                if thread == 0:
+                    column_sums(delta, m, _pass_cols(layer), <floating*> layer.grad_bias)
+                    if n_layers > 1:
+                        _finish_layer(self, 1, <floating*> self.layers[1].weights, &rule,
+                                      update, total_weight)
+                    if update and self.weight_noise > 0 and training:
+                        memcpy(layer.weights, layer.saved_weights,
+                               <int64_t> layer.weight_rows * layer.weight_cols * sizeof(floating))
+                    if update and self.alpha > 0:
+                        self.squares[0] = sum_of_squares(
+                            <floating*> layer.weights,
+                            <int64_t> layer.weight_rows * layer.weight_cols)
+            team_barrier()
+        _finish_first_layer(self, <floating*> self.layers[0].weights, thread, team, &rule,
+                            update, total_weight)
+    elif thread == 0 and self.alpha > 0:
+        for l in range(n_layers):
+            self.squares[l] = sum_of_squares(<floating*> self.layers[l].weights,
+                                             <int64_t> self.layers[l].weight_rows * self.layers[l].weight_cols)
+    team_barrier()
+    squares = 0.0
+    for l in range(n_layers):
+        squares += self.squares[l]
     penalty[0] = 0.5 * self.alpha * squares
     return data_loss
+
+
+cdef void _propagate_delta(Engine self, int l, const floating* delta, int n_rows,
+                           bint training) noexcept nogil:
+    """previous.delta := (delta @ W_l^T) * act'(previous) * mask: the delta one layer down."""
+    cdef DenseLayer* layer = &self.layers[l]
+    cdef DenseLayer* previous = &self.layers[l - 1]
+    if layer.is_conv:
+        gemm_blocked(False, True, n_rows * layer.out_length, layer.weight_rows,
+                     layer.weight_cols, <floating> 1.0, delta, layer.weight_cols,
+                     <floating*> layer.weights, layer.weight_cols, <floating> 0.0,
+                     <floating*> layer.cols_delta, layer.weight_rows)
+        _col2im(layer, <floating*> layer.cols_delta, <floating*> previous.delta, n_rows)
+    else:
+        gemm_blocked(False, True, n_rows, layer.n_in, layer.n_out, <floating> 1.0,
+                     delta, layer.n_out, <floating*> layer.weights, layer.n_out,
+                     <floating> 0.0, <floating*> previous.delta, layer.n_in)
+    activation_derivative(
+        <floating*> previous.delta, <floating*> previous.out, _pass_rows(previous, n_rows),
+        _pass_cols(previous), previous.activation, previous.mask if training else NULL,
+        <floating> _dropout_scale(self, previous, training))
+
+
+cdef void _weight_gradient(Engine self, int l, const floating* x, const floating* delta,
+                           int n_rows, double input_scale, int first_block,
+                           int block_step) noexcept nogil:
+    """grad_W := alpha * inputs^T @ delta (patches for a convolution): the column blocks
+    first_block, first_block + block_step, ... of the product."""
+    cdef DenseLayer* layer = &self.layers[l]
+    cdef const floating* inputs
+    cdef int k, block = first_block
+    if layer.is_conv:
+        inputs = <floating*> layer.cols
+        k = n_rows * layer.out_length
+    else:
+        inputs = x if l == 0 else <floating*> self.layers[l - 1].out
+        k = n_rows
+    while block < gemm_block_count(layer.weight_rows, layer.weight_cols, k):
+        gemm_block(True, False, layer.weight_rows, layer.weight_cols, k,
+                   <floating> (input_scale if l == 0 else 1.0), inputs, layer.weight_rows,
+                   delta, layer.weight_cols, <floating> 0.0, <floating*> layer.grad_weights,
+                   layer.weight_cols, block)
+        block += block_step
+
+
+cdef void _finish_layer(Engine self, int l, floating* weights, const StepRule* rule,
+                        bint update, double total_weight) noexcept nogil:
+    """Once a layer's gradients are complete and its weights served the backward pass:
+    its optimizer step with max-norm and averaging, or (without `update`) the L2 term of
+    its gradient. Records ``||W||^2`` (before the step) for the penalty. `weights` are
+    the layer's."""
+    cdef DenseLayer* layer = &self.layers[l]
+    cdef int64_t size = <int64_t> layer.weight_rows * layer.weight_cols
+    if not update:
+        if self.alpha > 0:
+            self.squares[l] = _add_l2_gradient(<floating*> layer.grad_weights,
+                                               <floating*> layer.weights, size,
+                                               self.alpha / total_weight)
+        return
+    if self.weight_noise > 0:
+        memcpy(layer.weights, layer.saved_weights, size * sizeof(floating))
+    if self.alpha > 0:
+        self.squares[l] = sum_of_squares(<floating*> layer.weights, size)
+    update_parameters(<floating*> layer.weights, <floating*> layer.grad_weights,
+                      <floating*> layer.weights_state1, <floating*> layer.weights_state2,
+                      size, rule, True)
+    update_parameters(<floating*> layer.bias, <floating*> layer.grad_bias,
+                      <floating*> layer.bias_state1, <floating*> layer.bias_state2,
+                      layer.weight_cols, rule, False)
+    if self.max_norm > 0:
+        clip_column_norms(<floating*> layer.weights, layer.weight_rows, layer.weight_cols,
+                          self.max_norm, self.column_norms)
+    if layer.average_weights != NULL:
+        _moving_average(<floating*> layer.average_weights, <floating*> layer.weights, size,
+                        self.average_decay)
+        _moving_average(<floating*> layer.average_bias, <floating*> layer.bias,
+                        layer.weight_cols, self.average_decay)
+
+
+cdef void _finish_first_layer(Engine self, floating* weights, int thread, int team,
+                              const StepRule* rule, bint update,
+                              double total_weight) noexcept nogil:
+    """_finish_layer for layer 0, whose weight step the team shares by pieces of the array
+    (its weights were restored and ||W||^2 recorded by thread 0)."""
+    cdef DenseLayer* layer = &self.layers[0]
+    cdef int64_t size = <int64_t> layer.weight_rows * layer.weight_cols
+    cdef int64_t start = size * thread // team
+    cdef int64_t stop = size * (thread + 1) // team
+    if not update:
+        if thread == 0 and self.alpha > 0:
+            self.squares[0] = _add_l2_gradient(<floating*> layer.grad_weights,
+                                               <floating*> layer.weights, size,
+                                               self.alpha / total_weight)
+        return
+    update_parameters(<floating*> layer.weights + start, <floating*> layer.grad_weights + start,
+                      <floating*> layer.weights_state1 + start if layer.weights_state1 != NULL else NULL,
+                      <floating*> layer.weights_state2 + start if layer.weights_state2 != NULL else NULL,
+                      stop - start, rule, True)
+    if thread == 0:
+        update_parameters(<floating*> layer.bias, <floating*> layer.grad_bias,
+                          <floating*> layer.bias_state1, <floating*> layer.bias_state2,
+                          layer.weight_cols, rule, False)
+    if self.max_norm > 0:
+        team_barrier()
+        if thread == 0:
+            clip_column_norms(<floating*> layer.weights, layer.weight_rows, layer.weight_cols,
+                              self.max_norm, self.column_norms)
+    elif layer.average_weights != NULL:
+        _moving_average(<floating*> layer.average_weights + start,
+                        <floating*> layer.weights + start, stop - start, self.average_decay)
+    if layer.average_weights != NULL and thread == 0:
+        if self.max_norm > 0:
+            _moving_average(<floating*> layer.average_weights, <floating*> layer.weights, size,
+                            self.average_decay)
+        _moving_average(<floating*> layer.average_bias, <floating*> layer.bias,
+                        layer.weight_cols, self.average_decay)
 
 
 cdef inline double _dropout_scale(Engine self, DenseLayer* layer, bint training) noexcept nogil:
@@ -715,11 +946,11 @@ cdef void _predict(Engine self, const floating* X, int64_t n_samples, int chunk_
             if l == self.n_layers - 1:
                 layer_out = out + start * self.n_outputs
             _layer_product(layer, layer_input, layer_out, patches, n_rows,
-                           <floating> (input_scale if l == 0 else 1.0), 1)
+                           <floating> (input_scale if l == 0 else 1.0))
             if l < self.n_layers - 1:
                 bias_activation_dropout(
                     layer_out, <floating*> layer.bias, _pass_rows(layer, n_rows), _pass_cols(layer),
-                    layer.activation, NULL, 0, 0, <floating> _dropout_scale(self, layer, False), 1)
+                    layer.activation, NULL, 0, 0, <floating> _dropout_scale(self, layer, False), 0)
                 layer_input = layer_out
                 layer_out = spare
                 spare = <floating*> layer_input
@@ -738,19 +969,18 @@ cdef inline int _pass_cols(DenseLayer* layer) noexcept nogil:
 
 
 cdef void _layer_product(DenseLayer* layer, const floating* layer_input, floating* out,
-                         floating* patches, int n_rows, floating alpha,
-                         int n_threads) noexcept nogil:
+                         floating* patches, int n_rows, floating alpha) noexcept nogil:
     """out := alpha * inputs @ W, or for a convolution alpha * im2col(inputs) @ W."""
     if layer.is_conv:
         _im2col(layer, layer_input, patches, n_rows)
         gemm_blocked(False, False, n_rows * layer.out_length, layer.weight_cols,
                      layer.weight_rows, alpha, patches, layer.weight_rows,
                      <floating*> layer.weights, layer.weight_cols, <floating> 0.0, out,
-                     layer.weight_cols, n_threads)
+                     layer.weight_cols)
     else:
         gemm_blocked(False, False, n_rows, layer.n_out, layer.n_in, alpha, layer_input,
                      layer.n_in, <floating*> layer.weights, layer.n_out, <floating> 0.0, out,
-                     layer.n_out, n_threads)
+                     layer.n_out)
 
 
 cdef void _im2col(DenseLayer* layer, const floating* inputs, floating* patches,

@@ -30,7 +30,10 @@ cdef double loss_gradient(floating* z, const floating* bias, const floating* y,
                           const floating* sample_weight, int n_rows, int n_outputs,
                           int loss, double label_smoothing, double inv_weight_sum,
                           floating* grad_bias) noexcept nogil:
-    """Add the bias, overwrite Z with delta, set grad_b, return the weighted loss sum."""
+    """Add the bias, overwrite Z with delta, return the weighted loss sum.
+
+    grad_b (the column sums of delta) is written to `grad_bias` unless it is NULL.
+    """
     cdef Py_ssize_t i, k
     cdef floating* row
     cdef const floating* target
@@ -39,7 +42,8 @@ cdef double loss_gradient(floating* z, const floating* bias, const floating* y,
     cdef double n_classes = n_outputs if loss == SOFTMAX_CROSS_ENTROPY else 2.0
     cdef double keep_target = 1.0 - label_smoothing
     cdef double uniform_target = label_smoothing / n_classes
-    memset(grad_bias, 0, n_outputs * sizeof(floating))
+    if grad_bias != NULL:
+        memset(grad_bias, 0, n_outputs * sizeof(floating))
     for i in range(n_rows):
         row = z + i * n_outputs
         target = y + i * n_outputs
@@ -86,8 +90,9 @@ cdef double loss_gradient(floating* z, const floating* bias, const floating* y,
                     row_loss += t * log(t)
                 row[k] = <floating> ((p - t) * weight * inv_weight_sum)
         total += weight * row_loss
-        for k in range(n_outputs):
-            grad_bias[k] += row[k]
+        if grad_bias != NULL:
+            for k in range(n_outputs):
+                grad_bias[k] += row[k]
     return total
 
 

@@ -20,7 +20,7 @@ cdef struct StepRule:
 
 cdef void update_parameters(floating* param, const floating* grad, floating* state1,
                             floating* state2, Py_ssize_t size, const StepRule* rule,
-                            bint regularize, int n_threads) noexcept nogil
+                            bint regularize) noexcept nogil
 
 cdef void clip_column_norms(floating* weights, int n_rows, int n_cols, double max_norm,
                             double* norms) noexcept nogil

@@ -14,40 +14,17 @@ Max-norm then rescales each unit's incoming weight vector (a column of W) to nor
 it is longer. Arithmetic is in the storage type, as in the frameworks fastreg is checked
 against; each loop body is branch-free so that it vectorizes.
 """
-from cython.parallel cimport prange
 from libc.math cimport fabs, fabsf, sqrt, sqrtf
 from libc.string cimport memset
 
-cdef enum:
-    MIN_PARALLEL_ELEMENTS = 1 << 16   # smaller arrays are not worth a fork and join
-
-
 cdef void update_parameters(floating* param, const floating* grad, floating* state1,
                             floating* state2, Py_ssize_t size, const StepRule* rule,
-                            bint regularize, int n_threads) noexcept nogil:
-    """Take one optimizer step on `param`, in place, in chunks on up to n_threads threads.
+                            bint regularize) noexcept nogil:
+    """Take one optimizer step on `size` consecutive elements of `param`, in place.
 
     `regularize` is false for biases: no L2, no decay, no L1 for them. Every element's
-    update is independent of the others, so the chunking does not change the result.
+    step is independent of the others, so an array may be updated in any pieces.
     """
-    cdef Py_ssize_t chunk, n_chunks, start
-    if size < MIN_PARALLEL_ELEMENTS or n_threads <= 1:
-        _update_span(param, grad, state1, state2, size, rule, regularize)
-        return
-    n_chunks = 4 * n_threads
-    for chunk in prange(n_chunks, num_threads=n_threads, schedule="static"):
-        start = chunk * ((size + n_chunks - 1) // n_chunks)
-        if start < size:
-            _update_span(param + start, grad + start,
-                         state1 + start if state1 != NULL else NULL,
-                         state2 + start if state2 != NULL else NULL,
-                         min(size - start, (size + n_chunks - 1) // n_chunks), rule, regularize)
-
-
-cdef void _update_span(floating* param, const floating* grad, floating* state1,
-                       floating* state2, Py_ssize_t size, const StepRule* rule,
-                       bint regularize) noexcept nogil:
-    """The optimizer step on `size` consecutive elements."""
     cdef Py_ssize_t i
     cdef floating g, v, step
     cdef floating lr = <floating> rule.learning_rate

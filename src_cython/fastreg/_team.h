@@ -1,0 +1,28 @@
+/* The two OpenMP calls that Cython's parallel blocks do not offer: a barrier for the
+ * threads of the enclosing parallel region, and the size of that team. Without OpenMP a
+ * team is one thread and a barrier does nothing. */
+#ifndef FASTREG_TEAM_H
+#define FASTREG_TEAM_H
+
+#ifdef _OPENMP
+#include <omp.h>
+
+static inline void team_barrier(void)
+{
+#pragma omp barrier
+}
+
+static inline int team_size(void)
+{
+    return omp_get_num_threads();
+}
+#else
+static inline void team_barrier(void) {}
+
+static inline int team_size(void)
+{
+    return 1;
+}
+#endif
+
+#endif
