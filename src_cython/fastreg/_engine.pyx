@@ -24,7 +24,7 @@ from libc.stdint cimport int64_t, uint64_t, uintptr_t
 from libc.stdlib cimport free, malloc
 from libc.string cimport memcpy, memset
 
-from fastreg._blas cimport gemm_block, gemm_block_count, gemm_blocked, sum_of_squares
+from fastreg._blas cimport gemm, gemm_block, gemm_block_count, gemm_blocked, sum_of_squares
 from fastreg._dense cimport activation_derivative, bias_activation_dropout, column_sums
 from fastreg._loss cimport loss_gradient, output_activation
 from fastreg._loss cimport LOGISTIC_CROSS_ENTROPY, SOFTMAX_CROSS_ENTROPY
@@ -751,7 +751,7 @@ cdef double _team_step(Engine self, int thread, int team, floating* x, const flo
                 if thread == 0:
                     _propagate_delta(self, l, delta, n_rows, training)
                 if thread == helper:
-                    _weight_gradient(self, l, x, delta, n_rows, input_scale, 0, 1)
+                    _weight_gradient(self, l, x, delta, n_rows, input_scale, 0, 0)
                     column_sums(delta, m, _pass_cols(layer), <floating*> layer.grad_bias)
                     if l < n_layers - 1:
                         _finish_layer(self, l + 1, <floating*> self.layers[l + 1].weights,
@@ -794,15 +794,14 @@ cdef void _propagate_delta(Engine self, int l, const floating* delta, int n_rows
     cdef DenseLayer* layer = &self.layers[l]
     cdef DenseLayer* previous = &self.layers[l - 1]
     if layer.is_conv:
-        gemm_blocked(False, True, n_rows * layer.out_length, layer.weight_rows,
-                     layer.weight_cols, <floating> 1.0, delta, layer.weight_cols,
-                     <floating*> layer.weights, layer.weight_cols, <floating> 0.0,
-                     <floating*> layer.cols_delta, layer.weight_rows)
+        gemm(False, True, n_rows * layer.out_length, layer.weight_rows, layer.weight_cols,
+             <floating> 1.0, delta, layer.weight_cols, <floating*> layer.weights,
+             layer.weight_cols, <floating> 0.0, <floating*> layer.cols_delta, layer.weight_rows)
         _col2im(layer, <floating*> layer.cols_delta, <floating*> previous.delta, n_rows)
     else:
-        gemm_blocked(False, True, n_rows, layer.n_in, layer.n_out, <floating> 1.0,
-                     delta, layer.n_out, <floating*> layer.weights, layer.n_out,
-                     <floating> 0.0, <floating*> previous.delta, layer.n_in)
+        gemm(False, True, n_rows, layer.n_in, layer.n_out, <floating> 1.0, delta, layer.n_out,
+             <floating*> layer.weights, layer.n_out, <floating> 0.0,
+             <floating*> previous.delta, layer.n_in)
     activation_derivative(
         <floating*> previous.delta, <floating*> previous.out, _pass_rows(previous, n_rows),
         _pass_cols(previous), previous.activation, previous.mask if training else NULL,
@@ -813,7 +812,8 @@ cdef void _weight_gradient(Engine self, int l, const floating* x, const floating
                            int n_rows, double input_scale, int first_block,
                            int block_step) noexcept nogil:
     """grad_W := alpha * inputs^T @ delta (patches for a convolution): the column blocks
-    first_block, first_block + block_step, ... of the product."""
+    first_block, first_block + block_step, ... of the product, or with block_step 0 the
+    whole product in one call."""
     cdef DenseLayer* layer = &self.layers[l]
     cdef const floating* inputs
     cdef int k, block = first_block
@@ -823,6 +823,12 @@ cdef void _weight_gradient(Engine self, int l, const floating* x, const floating
     else:
         inputs = x if l == 0 else <floating*> self.layers[l - 1].out
         k = n_rows
+    if block_step == 0:
+        gemm(True, False, layer.weight_rows, layer.weight_cols, k,
+             <floating> (input_scale if l == 0 else 1.0), inputs, layer.weight_rows,
+             delta, layer.weight_cols, <floating> 0.0, <floating*> layer.grad_weights,
+             layer.weight_cols)
+        return
     while block < gemm_block_count(layer.weight_rows, layer.weight_cols, k):
         gemm_block(True, False, layer.weight_rows, layer.weight_cols, k,
                    <floating> (input_scale if l == 0 else 1.0), inputs, layer.weight_rows,
