@@ -473,9 +473,14 @@ class _BaseMLP(BaseEstimator):
                         self._random_state.shuffle(permutation)
                         sample_order = sample_order[permutation]
                     learning_rate = self._learning_rate_now if self.solver == "sgd" else self.learning_rate_init
-                    record = session.run_epoch(
-                        learning_rate=learning_rate, shuffle=False, order=sample_order if self.shuffle else None
-                    )
+                    if self.n_iter_ == 0:
+                        record = session.run_epoch(
+                            learning_rate=learning_rate, shuffle=False, order=sample_order if self.shuffle else None
+                        )
+                    else:  # the same session, rate and kind of order as checked in epoch one
+                        record = session._train_epoch(
+                            float(learning_rate), False, sample_order if self.shuffle else None
+                        )
                     self.n_iter_ += 1
                     self.t_ += n_samples
                     self.loss_ = self._loss_for_sklearn(record["data_loss"], record["penalty"])

@@ -694,10 +694,16 @@ class TrainingSession:
         if engine is not self.engine:
             engine.n_threads = self.engine.n_threads
             self.engine = engine
+        return self._train_epoch(float(learning_rate), bool(shuffle), order)
+
+    def _train_epoch(self, learning_rate, shuffle, order):
+        """run_epoch after its checks: the estimators call it directly with an order and a
+        rate they made themselves, between which nobody can touch the network."""
+        network = self.network
+        n_samples = self.Y.shape[0]
         start = time.perf_counter()
         data_loss, penalty = self.engine.train_epoch(
-            self.X, self.Y, self.sample_weight, float(learning_rate), bool(shuffle),
-            network.epochs_, order,
+            self.X, self.Y, self.sample_weight, learning_rate, shuffle, network.epochs_, order,
         )
         elapsed = time.perf_counter() - start
         network.steps_ = self.engine.step
@@ -708,7 +714,7 @@ class TrainingSession:
             "loss": (data_loss + penalty) / n_samples,
             "data_loss": data_loss / n_samples,
             "penalty": penalty / n_samples,
-            "learning_rate": float(learning_rate),
+            "learning_rate": learning_rate,
             "epoch_time": elapsed,
         }
         for key in network.history_:
