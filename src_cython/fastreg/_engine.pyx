@@ -619,14 +619,13 @@ cdef double _team_step(Engine self, int thread, int team, floating* x, const flo
     cdef int i, l, c, block, n_blocks, first, last, m, k, helper
     cdef int n_layers = self.n_layers
     cdef DenseLayer* layer
-    cdef DenseLayer* previous
     cdef const floating* layer_input
     cdef const floating* product_input
     cdef floating* delta
     cdef floating* batch_x = <floating*> self.batch_x
     cdef floating alpha
     cdef double total_weight, data_loss, squares, input_scale, keep_scale
-    cdef int64_t size, start, stop
+    cdef int64_t element, start, stop
     cdef uint64_t key
     cdef StepRule rule = self.rule
 
@@ -655,15 +654,17 @@ cdef double _team_step(Engine self, int thread, int team, floating* x, const flo
             memcpy(batch_x + start, x + start, (stop - start) * sizeof(floating))
         if self.input_noise > 0:
             key = stream_key(self.seed, INPUT_NOISE_STREAM, <uint64_t> step, 0)
-            for size in range(start, stop):
-                batch_x[size] = <floating> (batch_x[size] + self.input_noise * standard_normal(key, size))
+            for element in range(start, stop):
+                batch_x[element] = <floating> (
+                    batch_x[element] + self.input_noise * standard_normal(key, element))
         if self.input_keep < 1:
             fill_keep_mask(self.input_mask + start, stop - start,
                            stream_key(self.seed, DROPOUT_STREAM, <uint64_t> step, 0),
                            start, keep_threshold(self.input_keep))
             keep_scale = 1.0 / self.input_keep if self.inverted_dropout else 1.0
-            for size in range(start, stop):
-                batch_x[size] = <floating> (batch_x[size] * (keep_scale if self.input_mask[size] else 0.0))
+            for element in range(start, stop):
+                batch_x[element] = <floating> (
+                    batch_x[element] * (keep_scale if self.input_mask[element] else 0.0))
         x = batch_x
 
     # Weight noise: the step's gradient is taken at perturbed weights; each layer's clean
