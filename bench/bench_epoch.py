@@ -30,7 +30,10 @@ For each configuration, every peer runs in a Python process of its own (so
 that the thread pools of one library, which spin for a while after each use,
 cannot take the cores of another): it is built, trains one untimed warm-up
 epoch (allocation, JIT compilation, thread start-up), then the timed epochs,
-whose median is kept.  An epoch is:
+whose median is kept.  With ``--rounds R`` the peers take turns R times (a new
+process each time) and the median is over the epochs of all rounds, so that a
+drift of the machine's speed during the run weighs on every peer alike; the
+matmul rate is measured again before every round and its best kept.  An epoch is:
 
 * fastreg: one ``fit(epochs=1)`` call, timed by fastreg itself
   (``history["epoch_time"]``); the wall time of the whole call is kept too;
@@ -53,7 +56,7 @@ How to read the table
 Other processes on the machine make the timings unreliable: the header warns
 when the load average is high at the start, and a line after the table lists
 the peers whose epochs varied by more than 1.5x.  Rerun those on an idle
-machine, or with more ``--repeats``.
+machine, or with more ``--repeats`` and ``--rounds``.
 
 Usage
 -----
@@ -61,6 +64,7 @@ Usage
 
     python bench/bench_epoch.py
     python bench/bench_epoch.py --configs C,D --peers fastreg,torch --repeats 5
+    python bench/bench_epoch.py --configs A,B --rounds 3   # peers take turns 3 times
     python bench/bench_epoch.py --json results.json
     PYTHONPATH=. python bench/bench_epoch.py      # fastreg built in place, not installed
 
@@ -135,6 +139,11 @@ class PeerTimings:
         self.epoch_seconds.append(epoch_time.epoch_seconds)
         if epoch_time.fit_call_seconds is not None:
             self.fit_call_seconds.append(epoch_time.fit_call_seconds)
+
+    def extend(self, other):
+        """Pool the epochs of another :class:`PeerTimings` of the same peer and workload."""
+        self.epoch_seconds.extend(other.epoch_seconds)
+        self.fit_call_seconds.extend(other.fit_call_seconds)
 
     @property
     def median_epoch_seconds(self):
@@ -268,6 +277,13 @@ def parse_arguments(argv=None):
         + ")",
     )
     parser.add_argument(
+        "--rounds",
+        type=int,
+        default=1,
+        help="run every peer this many times, in turn, and pool their epochs (default: 1); "
+        "on a machine whose speed drifts, 3 or more keep the ratios fair",
+    )
+    parser.add_argument(
         "--json", metavar="PATH", help="also write every raw measurement to this JSON file"
     )
     arguments = parser.parse_args(argv)
@@ -283,6 +299,8 @@ def parse_arguments(argv=None):
             parser.error(f"unknown {kind}: {', '.join(unknown)} (choose among {', '.join(known)})")
     if arguments.repeats is not None and arguments.repeats < 1:
         parser.error("--repeats must be at least 1")
+    if arguments.rounds < 1:
+        parser.error("--rounds must be at least 1")
     return arguments
 
 
@@ -508,18 +526,26 @@ def main(argv=None):
         for pool in pools:
             print(f"  {pool}")
 
+    # Peers take turns, round after round, and the matmul rate is measured before every
+    # round: a drift of the machine's speed then weighs on every peer alike.
     matmul = {size: measure_matmul_gflops(size) for size in MATMUL_SIZES}
+    results = {config: {name: PeerTimings() for name in available} for config in arguments.configs}
+    for round_index in range(arguments.rounds):
+        if round_index > 0:
+            for size in MATMUL_SIZES:
+                again = measure_matmul_gflops(size)
+                if again["gflops"] > matmul[size]["gflops"]:
+                    matmul[size] = again
+        for config in arguments.configs:
+            repeats = arguments.repeats or DEFAULT_REPEATS[config]
+            for name in available:
+                results[config][name].extend(time_peer(config, name, repeats))
     matmul_peak = max(result["gflops"] for result in matmul.values())
     print(
-        "numpy float32 matmul: "
+        "numpy float32 matmul (best of the run): "
         + ", ".join(f"n={size}: {result['gflops']:.1f} GFLOP/s" for size, result in matmul.items())
     )
     print()
-
-    results = {}
-    for config in arguments.configs:
-        repeats = arguments.repeats or DEFAULT_REPEATS[config]
-        results[config] = {name: time_peer(config, name, repeats) for name in available}
 
     print(render_table(arguments.configs, available, results, matmul_peak))
     notes = [f"{name}: {PEERS[name].model_note}" for name in available if PEERS[name].model_note]
