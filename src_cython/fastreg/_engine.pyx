@@ -24,7 +24,7 @@ from libc.stdint cimport int64_t, uint64_t, uintptr_t
 from libc.stdlib cimport free, malloc
 from libc.string cimport memcpy, memset
 
-from fastreg._blas cimport gemm, gemm_block, gemm_block_count, gemm_blocked, sum_of_squares
+from fastreg._blas cimport gemm_block, gemm_block_count, gemm_blocked, sum_of_squares
 from fastreg._dense cimport activation_derivative, bias_activation_dropout, column_sums
 from fastreg._loss cimport loss_gradient, output_activation
 from fastreg._loss cimport LOGISTIC_CROSS_ENTROPY, SOFTMAX_CROSS_ENTROPY
@@ -37,6 +37,7 @@ from fastreg._update cimport ADAM, StepRule, clip_column_norms, update_parameter
 cdef extern from "_team.h" nogil:
     void team_barrier()     # all threads of the enclosing parallel region meet here
     int team_size()         # the number of threads of that region
+    int team_next(int* counter)  # atomically: return the counter, then add one
 
 cdef enum:
     LOSS_CHUNKS = 2         # a batch's loss is summed over this many row chunks, in order
@@ -142,6 +143,7 @@ cdef class Engine:
     cdef unsigned char* input_mask
     cdef double* column_norms
     cdef double* squares            # ||W_l||^2 of each layer, recorded during a step
+    cdef int* task_counters         # the next task of each phase of a step (2 per layer)
     cdef double partial_loss[LOSS_CHUNKS]
     cdef bint stop                  # set when the augment hook failed: the team stops
     cdef int64_t work_per_sample    # multiply-adds of one sample's forward pass
@@ -154,6 +156,7 @@ cdef class Engine:
         self.layers = NULL
         self.column_norms = NULL
         self.squares = NULL
+        self.task_counters = NULL
 
     def __init__(self, list weights, list biases, list optimizer_state, list activations,
                  list keep, double input_keep, dict config, int batch_size):
@@ -247,7 +250,8 @@ cdef class Engine:
             self._new_buffer((batch_size, self.n_features), np.uint8) if input_keep < 1 else NULL)
         self.column_norms = <double*> malloc(widest * sizeof(double))
         self.squares = <double*> malloc(self.n_layers * sizeof(double))
-        if self.column_norms == NULL or self.squares == NULL:
+        self.task_counters = <int*> malloc(2 * self.n_layers * sizeof(int))
+        if self.column_norms == NULL or self.squares == NULL or self.task_counters == NULL:
             raise MemoryError()
         self.work_per_sample = sum(
             [<int64_t> self.layers[i].weight_rows * self.layers[i].weight_cols
@@ -259,6 +263,7 @@ cdef class Engine:
         free(self.layers)
         free(self.column_norms)
         free(self.squares)
+        free(self.task_counters)
 
     cdef void* _new_buffer(self, shape, dtype) except NULL:
         array = np.zeros(shape, dtype=dtype)
@@ -616,7 +621,7 @@ cdef double _team_step(Engine self, int thread, int team, floating* x, const flo
     before the step) and ``weight_sum`` to ``S``. With `training`, input noise and dropout
     are applied (written into the engine's batch buffer, whose `x` may be).
     """
-    cdef int i, l, c, block, n_blocks, first, last, m, k, helper
+    cdef int i, l, c, block, n_blocks, n_delta_blocks, task, first, last, m, k
     cdef int n_layers = self.n_layers
     cdef DenseLayer* layer
     cdef const floating* layer_input
@@ -667,6 +672,10 @@ cdef double _team_step(Engine self, int thread, int team, floating* x, const flo
                     batch_x[element] * (keep_scale if self.input_mask[element] else 0.0))
         x = batch_x
 
+    if thread == 0:
+        for l in range(2 * n_layers):
+            self.task_counters[l] = 0
+
     # Weight noise: the step's gradient is taken at perturbed weights; each layer's clean
     # weights are restored just before its update.
     if training and update and self.weight_noise > 0:
@@ -694,12 +703,12 @@ cdef double _team_step(Engine self, int thread, int team, floating* x, const flo
             m = n_rows * layer.out_length
             k = layer.weight_rows
         n_blocks = gemm_block_count(m, layer.weight_cols, k)
-        block = thread
+        block = team_next(&self.task_counters[l])
         while block < n_blocks:
             gemm_block(False, False, m, layer.weight_cols, k, alpha, product_input, k,
                        <floating*> layer.weights, layer.weight_cols, <floating> 0.0,
                        <floating*> layer.out, layer.weight_cols, block)
-            block += team
+            block = team_next(&self.task_counters[l])
         team_barrier()
         if l < n_layers - 1:
             m = _pass_rows(layer, n_rows)
@@ -743,38 +752,47 @@ cdef double _team_step(Engine self, int thread, int team, floating* x, const flo
         rule.decay_factor = 1 - learning_rate * self.weight_decay
         rule.l1_threshold = learning_rate * self.l1
     if backward:
-        helper = 1 % team
         for l in range(n_layers - 1, -1, -1):
+            # Stage l: delta_l is complete. The team grabs the stage's tasks from a counter
+            # (a task is computed the same way whoever takes it): the update of layer l + 1,
+            # whose weights served their last product in stage l + 1; the column blocks of
+            # delta_{l-1} = delta_l W_l^T and of grad W_l; grad b_l.
             layer = &self.layers[l]
             delta = <floating*> (layer.out if l == n_layers - 1 else layer.delta)
-            m = _pass_rows(layer, n_rows)
-            if l > 0:
-                if thread == 0:
-                    _propagate_delta(self, l, delta, n_rows, training)
-                if thread == helper:
-                    _weight_gradient(self, l, x, delta, n_rows, input_scale, 0, 0)
-                    column_sums(delta, m, _pass_cols(layer), <floating*> layer.grad_bias)
-                    if l < n_layers - 1:
+            n_delta_blocks = _delta_block_count(layer, n_rows) if l > 0 else 0
+            n_blocks = n_delta_blocks + _gradient_block_count(layer, n_rows)
+            task = team_next(&self.task_counters[n_layers + l])
+            while task < n_blocks + 3:
+                if task < n_delta_blocks:
+                    _delta_block(self, l, delta, n_rows, task)
+                    if n_delta_blocks == 1:  # the whole delta: finish it on the spot
+                        _finish_delta(self, l, <floating*> self.layers[l - 1].delta, 0, n_rows,
+                                      training)
+                elif task < n_blocks:
+                    _gradient_block(self, l, x, delta, n_rows, input_scale, task - n_delta_blocks)
+                elif task == n_blocks:
+                    column_sums(delta, _pass_rows(layer, n_rows), _pass_cols(layer),
+                                <floating*> layer.grad_bias)
+                elif task == n_blocks + 1:
+                    if l + 1 < n_layers:
                         _finish_layer(self, l + 1, <floating*> self.layers[l + 1].weights,
                                       &rule, update, total_weight)
-            else:
-                # The first layer: no delta to carry down, so the whole team shares its
-                # weight gradient while thread 0 also finishes the layer above.
-                _weight_gradient(self, 0, x, delta, n_rows, input_scale, (thread + 1) % team,
-                                 team)
-                if thread == 0:
-                    column_sums(delta, m, _pass_cols(layer), <floating*> layer.grad_bias)
-                    if n_layers > 1:
-                        _finish_layer(self, 1, <floating*> self.layers[1].weights, &rule,
-                                      update, total_weight)
-                    if update and self.weight_noise > 0 and training:
+                elif l == 0 and update:
+                    # Layer 0's own update comes after the stage (the team shares it); its
+                    # clean weights and ||W||^2 are ready now.
+                    if self.weight_noise > 0 and training:
                         memcpy(layer.weights, layer.saved_weights,
                                <int64_t> layer.weight_rows * layer.weight_cols * sizeof(floating))
-                    if update and self.alpha > 0:
+                    if self.alpha > 0:
                         self.squares[0] = sum_of_squares(
                             <floating*> layer.weights,
                             <int64_t> layer.weight_rows * layer.weight_cols)
+                task = team_next(&self.task_counters[n_layers + l])
             team_barrier()
+            if n_delta_blocks > 1:
+                _finish_delta(self, l, <floating*> self.layers[l - 1].delta, first, last,
+                              training)
+                team_barrier()
         _finish_first_layer(self, <floating*> self.layers[0].weights, thread, team, &rule,
                             update, total_weight)
     elif thread == 0 and self.alpha > 0:
@@ -789,53 +807,62 @@ cdef double _team_step(Engine self, int thread, int team, floating* x, const flo
     return data_loss
 
 
-cdef void _propagate_delta(Engine self, int l, const floating* delta, int n_rows,
-                           bint training) noexcept nogil:
-    """previous.delta := (delta @ W_l^T) * act'(previous) * mask: the delta one layer down."""
+cdef inline int _delta_block_count(DenseLayer* layer, int n_rows) noexcept nogil:
+    """Column blocks of delta_l W_l^T (for a convolution, into the patches' gradient)."""
+    return gemm_block_count(_pass_rows(layer, n_rows), layer.weight_rows, layer.weight_cols)
+
+
+cdef void _delta_block(Engine self, int l, const floating* delta, int n_rows,
+                       int block) noexcept nogil:
+    """Column block `block` of delta_l @ W_l^T: the next layer down's delta before its
+    activation derivative (a convolution's goes to its patches, folded back by col2im)."""
+    cdef DenseLayer* layer = &self.layers[l]
+    gemm_block(False, True, _pass_rows(layer, n_rows), layer.weight_rows, layer.weight_cols,
+               <floating> 1.0, delta, layer.weight_cols, <floating*> layer.weights,
+               layer.weight_cols, <floating> 0.0,
+               <floating*> (layer.cols_delta if layer.is_conv else self.layers[l - 1].delta),
+               layer.weight_rows, block)
+
+
+cdef void _finish_delta(Engine self, int l, floating* previous_delta, int first, int last,
+                        bint training) noexcept nogil:
+    """Samples first .. last - 1 of the delta one layer below l (`previous_delta`, that
+    layer's buffer): col2im for a convolution, then the activation derivative and the
+    dropout mask."""
     cdef DenseLayer* layer = &self.layers[l]
     cdef DenseLayer* previous = &self.layers[l - 1]
+    cdef int64_t offset = <int64_t> first * previous.n_out
+    cdef int rows_per_sample = previous.out_length if previous.is_conv else 1
     if layer.is_conv:
-        gemm(False, True, n_rows * layer.out_length, layer.weight_rows, layer.weight_cols,
-             <floating> 1.0, delta, layer.weight_cols, <floating*> layer.weights,
-             layer.weight_cols, <floating> 0.0, <floating*> layer.cols_delta, layer.weight_rows)
-        _col2im(layer, <floating*> layer.cols_delta, <floating*> previous.delta, n_rows)
-    else:
-        gemm(False, True, n_rows, layer.n_in, layer.n_out, <floating> 1.0, delta, layer.n_out,
-             <floating*> layer.weights, layer.n_out, <floating> 0.0,
-             <floating*> previous.delta, layer.n_in)
+        _col2im(layer,
+                <floating*> layer.cols_delta + <int64_t> first * layer.out_length * layer.weight_rows,
+                previous_delta + offset, last - first)
     activation_derivative(
-        <floating*> previous.delta, <floating*> previous.out, _pass_rows(previous, n_rows),
-        _pass_cols(previous), previous.activation, previous.mask if training else NULL,
+        previous_delta + offset, <floating*> previous.out + offset,
+        (last - first) * rows_per_sample, _pass_cols(previous), previous.activation,
+        previous.mask + offset if training and previous.mask != NULL else NULL,
         <floating> _dropout_scale(self, previous, training))
 
 
-cdef void _weight_gradient(Engine self, int l, const floating* x, const floating* delta,
-                           int n_rows, double input_scale, int first_block,
-                           int block_step) noexcept nogil:
-    """grad_W := alpha * inputs^T @ delta (patches for a convolution): the column blocks
-    first_block, first_block + block_step, ... of the product, or with block_step 0 the
-    whole product in one call."""
+cdef inline int _gradient_block_count(DenseLayer* layer, int n_rows) noexcept nogil:
+    """Column blocks of grad W_l."""
+    return gemm_block_count(layer.weight_rows, layer.weight_cols, _pass_rows(layer, n_rows))
+
+
+cdef void _gradient_block(Engine self, int l, const floating* x, const floating* delta,
+                          int n_rows, double input_scale, int block) noexcept nogil:
+    """Column block `block` of grad_W := alpha * inputs^T @ delta (patches for a
+    convolution)."""
     cdef DenseLayer* layer = &self.layers[l]
     cdef const floating* inputs
-    cdef int k, block = first_block
     if layer.is_conv:
         inputs = <floating*> layer.cols
-        k = n_rows * layer.out_length
     else:
         inputs = x if l == 0 else <floating*> self.layers[l - 1].out
-        k = n_rows
-    if block_step == 0:
-        gemm(True, False, layer.weight_rows, layer.weight_cols, k,
-             <floating> (input_scale if l == 0 else 1.0), inputs, layer.weight_rows,
-             delta, layer.weight_cols, <floating> 0.0, <floating*> layer.grad_weights,
-             layer.weight_cols)
-        return
-    while block < gemm_block_count(layer.weight_rows, layer.weight_cols, k):
-        gemm_block(True, False, layer.weight_rows, layer.weight_cols, k,
-                   <floating> (input_scale if l == 0 else 1.0), inputs, layer.weight_rows,
-                   delta, layer.weight_cols, <floating> 0.0, <floating*> layer.grad_weights,
-                   layer.weight_cols, block)
-        block += block_step
+    gemm_block(True, False, layer.weight_rows, layer.weight_cols, _pass_rows(layer, n_rows),
+               <floating> (input_scale if l == 0 else 1.0), inputs, layer.weight_rows,
+               delta, layer.weight_cols, <floating> 0.0, <floating*> layer.grad_weights,
+               layer.weight_cols, block)
 
 
 cdef void _finish_layer(Engine self, int l, floating* weights, const StepRule* rule,

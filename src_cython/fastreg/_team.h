@@ -1,6 +1,7 @@
-/* The two OpenMP calls that Cython's parallel blocks do not offer: a barrier for the
- * threads of the enclosing parallel region, and the size of that team. Without OpenMP a
- * team is one thread and a barrier does nothing. */
+/* What Cython's parallel blocks do not offer: a barrier for the threads of the enclosing
+ * OpenMP parallel region, the size of that team, and a shared task counter that hands out
+ * the next task to whichever thread asks. Without OpenMP a team is one thread and a
+ * barrier does nothing. */
 #ifndef FASTREG_TEAM_H
 #define FASTREG_TEAM_H
 
@@ -24,5 +25,10 @@ static inline int team_size(void)
     return 1;
 }
 #endif
+
+static inline int team_next(int *counter)
+{
+    return __atomic_fetch_add(counter, 1, __ATOMIC_RELAXED);
+}
 
 #endif
