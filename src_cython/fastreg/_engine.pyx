@@ -543,8 +543,7 @@ cdef void _team_loss_gradient(Engine self, floating* x, const floating* y,
     team of up to n_threads threads."""
     cdef int thread
     if n_threads <= 1:
-        results[0] = _team_step(self, 0, 1, x, y, sample_weight, n_rows, 0.0, self.step,
-                                training, True, False, &results[1], &results[2])
+        _loss_gradient_part(self, x, y, sample_weight, n_rows, training, 0, 1, results)
         return
     with parallel(num_threads=n_threads):
         thread = threadid()
@@ -874,66 +873,75 @@ cdef void _finish_layer(Engine self, int l, floating* weights, const StepRule* r
     cdef DenseLayer* layer = &self.layers[l]
     cdef int64_t size = <int64_t> layer.weight_rows * layer.weight_cols
     if not update:
-        if self.alpha > 0:
-            self.squares[l] = _add_l2_gradient(<floating*> layer.grad_weights,
-                                               <floating*> layer.weights, size,
-                                               self.alpha / total_weight)
+        _add_layer_l2(self, l, weights, total_weight)
         return
     if self.weight_noise > 0:
-        memcpy(layer.weights, layer.saved_weights, size * sizeof(floating))
+        memcpy(weights, layer.saved_weights, size * sizeof(floating))
     if self.alpha > 0:
-        self.squares[l] = sum_of_squares(<floating*> layer.weights, size)
-    update_parameters(<floating*> layer.weights, <floating*> layer.grad_weights,
-                      <floating*> layer.weights_state1, <floating*> layer.weights_state2,
-                      size, rule, True)
-    update_parameters(<floating*> layer.bias, <floating*> layer.grad_bias,
-                      <floating*> layer.bias_state1, <floating*> layer.bias_state2,
-                      layer.weight_cols, rule, False)
+        self.squares[l] = sum_of_squares(weights, size)
+    _step_layer(layer, weights, rule, 0, size, True)
     if self.max_norm > 0:
-        clip_column_norms(<floating*> layer.weights, layer.weight_rows, layer.weight_cols,
-                          self.max_norm, self.column_norms)
-    if layer.average_weights != NULL:
-        _moving_average(<floating*> layer.average_weights, <floating*> layer.weights, size,
-                        self.average_decay)
-        _moving_average(<floating*> layer.average_bias, <floating*> layer.bias,
-                        layer.weight_cols, self.average_decay)
+        clip_column_norms(weights, layer.weight_rows, layer.weight_cols, self.max_norm,
+                          self.column_norms)
+    _average_layer(self, layer, weights, 0, size, True)
 
 
 cdef void _finish_first_layer(Engine self, floating* weights, int thread, int team,
                               const StepRule* rule, bint update,
                               double total_weight) noexcept nogil:
     """_finish_layer for layer 0, whose weight step the team shares by pieces of the array
-    (its weights were restored and ||W||^2 recorded by thread 0)."""
+    (its weights were restored and ||W||^2 recorded during the last stage)."""
     cdef DenseLayer* layer = &self.layers[0]
     cdef int64_t size = <int64_t> layer.weight_rows * layer.weight_cols
     cdef int64_t start = size * thread // team
     cdef int64_t stop = size * (thread + 1) // team
     if not update:
-        if thread == 0 and self.alpha > 0:
-            self.squares[0] = _add_l2_gradient(<floating*> layer.grad_weights,
-                                               <floating*> layer.weights, size,
-                                               self.alpha / total_weight)
+        if thread == 0:
+            _add_layer_l2(self, 0, weights, total_weight)
         return
-    update_parameters(<floating*> layer.weights + start, <floating*> layer.grad_weights + start,
+    _step_layer(layer, weights, rule, start, stop, thread == 0)
+    if self.max_norm > 0:
+        # Max-norm needs whole columns: one thread, once every piece has stepped.
+        team_barrier()
+        if thread == 0:
+            clip_column_norms(weights, layer.weight_rows, layer.weight_cols, self.max_norm,
+                              self.column_norms)
+            _average_layer(self, layer, weights, 0, size, True)
+    else:
+        _average_layer(self, layer, weights, start, stop, thread == 0)
+
+
+cdef void _add_layer_l2(Engine self, int l, floating* weights, double total_weight) noexcept nogil:
+    """grad_W += alpha / S * W for layer l, recording ||W||^2 (no step taken)."""
+    cdef DenseLayer* layer = &self.layers[l]
+    if self.alpha > 0:
+        self.squares[l] = _add_l2_gradient(<floating*> layer.grad_weights, weights,
+                                           <int64_t> layer.weight_rows * layer.weight_cols,
+                                           self.alpha / total_weight)
+
+
+cdef void _step_layer(DenseLayer* layer, floating* weights, const StepRule* rule,
+                      int64_t start, int64_t stop, bint with_bias) noexcept nogil:
+    """The optimizer step of weights start .. stop - 1 of a layer, and of its bias."""
+    update_parameters(weights + start, <floating*> layer.grad_weights + start,
                       <floating*> layer.weights_state1 + start if layer.weights_state1 != NULL else NULL,
                       <floating*> layer.weights_state2 + start if layer.weights_state2 != NULL else NULL,
                       stop - start, rule, True)
-    if thread == 0:
+    if with_bias:
         update_parameters(<floating*> layer.bias, <floating*> layer.grad_bias,
                           <floating*> layer.bias_state1, <floating*> layer.bias_state2,
                           layer.weight_cols, rule, False)
-    if self.max_norm > 0:
-        team_barrier()
-        if thread == 0:
-            clip_column_norms(<floating*> layer.weights, layer.weight_rows, layer.weight_cols,
-                              self.max_norm, self.column_norms)
-    elif layer.average_weights != NULL:
-        _moving_average(<floating*> layer.average_weights + start,
-                        <floating*> layer.weights + start, stop - start, self.average_decay)
-    if layer.average_weights != NULL and thread == 0:
-        if self.max_norm > 0:
-            _moving_average(<floating*> layer.average_weights, <floating*> layer.weights, size,
-                            self.average_decay)
+
+
+cdef void _average_layer(Engine self, DenseLayer* layer, const floating* weights, int64_t start,
+                         int64_t stop, bint with_bias) noexcept nogil:
+    """The moving average of weights start .. stop - 1 of a layer, and of its bias (when
+    the layer is averaged)."""
+    if layer.average_weights == NULL:
+        return
+    _moving_average(<floating*> layer.average_weights + start, weights + start, stop - start,
+                    self.average_decay)
+    if with_bias:
         _moving_average(<floating*> layer.average_bias, <floating*> layer.bias,
                         layer.weight_cols, self.average_decay)
 
