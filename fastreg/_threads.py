@@ -5,8 +5,8 @@ blocks of a product (fixed by its shape), the rows of an elementwise pass, the d
 weight gradient of a layer, the updates of different layers. Each piece is computed the same
 way whoever runs it, each product block by one single-threaded BLAS call; that makes the
 weights bit-identical for any number of threads. BLAS is limited to one thread
-for the duration through threadpoolctl. Without threadpoolctl, the engine runs its blocks
-one after the other and lets BLAS use its own threads: as fast, but float32 results may
+for the duration through threadpoolctl. Without threadpoolctl, the engine runs each step on
+one thread and lets BLAS use its own threads: as fast, but float32 results may
 then differ in the last bits between thread counts (float64 ones do not).
 """
 import os
