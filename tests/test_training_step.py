@@ -135,6 +135,28 @@ def test_losses_with_sample_weights(dtype, tol, loss, mode):
     _assert_same(net, history, ref, tol)
 
 
+@pytest.mark.parametrize("n_features,width,batch_size", [(3, 1, 4), (1, 5, 1), (4, 6, 1), (2, 1, 1)])
+def test_matrix_vector_products(dtype, tol, n_features, width, batch_size):
+    """One output unit, a hidden layer of width 1, one feature, batches of one row: each
+    product is then a matrix-vector product (or an outer one), done by BLAS gemv."""
+    rng = np.random.default_rng(107)
+    hidden = [(width, "tanh", 0.0), (3, "relu", 0.3)]
+    net, model = make_pair(hidden, 1, "squared_error", dtype=dtype, random_state=5,
+                           optimizer=fastreg.SGD(0.05, momentum=0.5),
+                           regularizers=[fastreg.L2(0.1)], alpha=0.1)
+    ref_opt = make_reference_optimizer("momentum", 0.05)
+    ref_opt.momentum = 0.5
+    X, y, Y = make_problem("squared_error", 9, n_features, 1, rng)
+    net.initialize(n_features)
+    history, ref = _run_both(net, model, ref_opt, X, y, Y, epochs=2, batch_size=batch_size,
+                             shuffle=True)
+    _assert_same(net, history, ref, tol)
+    coefs, intercepts = weights_of(net)
+    for row in X[:3]:
+        assert_close(net.predict(row[None, :]), predict(model, coefs, intercepts, row[None, :]),
+                     **tol, what="one row")
+
+
 def test_schedule_and_continued_fit(dtype, tol):
     """A learning-rate schedule is evaluated per epoch over the whole life of the network;
     fit continues from the current weights, optimizer state and step count."""

@@ -12,7 +12,7 @@ BLAS to one thread while it trains). Every element is then computed by the same 
 whatever the number of threads, so results are bit-identical for any thread count, which
 BLAS's own threading does not promise in float32.
 """
-from scipy.linalg.cython_blas cimport ddot, dgemm, dsdot, sgemm
+from scipy.linalg.cython_blas cimport ddot, dgemm, dgemv, dsdot, sgemm, sgemv
 
 cdef enum:
     BLOCK_ALIGN = 8             # column blocks are multiples of this many columns
@@ -22,6 +22,26 @@ cdef enum:
     MIN_BLOCKED_WORK = 1 << 18  # smaller products (multiply-adds) stay in one block
 
 
+cdef inline void gemv(bint transpose, int rows, int cols, floating alpha,
+                      const floating* a, int lda, const floating* x, int incx,
+                      floating beta, floating* y, int incy) noexcept nogil:
+    """y := alpha op(A) x + beta y for a row-major A; op(A) is rows x cols, A^T if transpose."""
+    # A row-major matrix is its column-major transpose: flip the flag, swap the dimensions.
+    cdef char trans = b"N" if transpose else b"T"
+    cdef int blas_rows = rows if transpose else cols
+    cdef int blas_cols = cols if transpose else rows
+    cdef int i
+    if beta == 0:  # BLAS may read y when beta is 0 (and keep a NaN found there)
+        for i in range(rows):
+            y[<Py_ssize_t> i * incy] = 0
+    if floating is float:
+        sgemv(&trans, &blas_rows, &blas_cols, &alpha, <float*> a, &lda, <float*> x, &incx,
+              &beta, y, &incy)
+    else:
+        dgemv(&trans, &blas_rows, &blas_cols, &alpha, <double*> a, &lda, <double*> x, &incx,
+              &beta, y, &incy)
+
+
 cdef void gemm(bint transpose_a, bint transpose_b, int m, int n, int k,
                floating alpha, const floating* a, int lda,
                const floating* b, int ldb,
@@ -29,6 +49,14 @@ cdef void gemm(bint transpose_a, bint transpose_b, int m, int n, int k,
     """C := alpha op(A) @ op(B) + beta C, all row-major; op(A) is m x k, op(B) is k x n."""
     cdef char trans_a = b"T" if transpose_a else b"N"
     cdef char trans_b = b"T" if transpose_b else b"N"
+    # A product with one output column (one output unit) or one output row (one sample)
+    # is a matrix-vector product, which GEMM does several times slower.
+    if n == 1 and k > 0:
+        gemv(transpose_a, m, k, alpha, a, lda, b, 1 if transpose_b else ldb, beta, c, ldc)
+        return
+    if m == 1 and k > 0:
+        gemv(not transpose_b, n, k, alpha, b, ldb, a, lda if transpose_a else 1, beta, c, 1)
+        return
     if floating is float:
         sgemm(&trans_b, &trans_a, &n, &m, &k, &alpha, <float*> b, &ldb,
               <float*> a, &lda, &beta, c, &ldc)
