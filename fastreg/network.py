@@ -719,7 +719,7 @@ class TrainingSession:
         }
         for key in network.history_:
             network.history_[key].append(record[key])
-        if not math.isfinite(record["loss"]) or not all(all_finite(w) for w in network.coefs_):
+        if not math.isfinite(record["loss"]) or not self.engine.parameters_finite():
             raise FloatingPointError(
                 f"Training diverged at epoch {network.epochs_}: loss {record['loss']}. Lower "
                 "the learning rate or scale the inputs."

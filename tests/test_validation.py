@@ -295,6 +295,17 @@ def test_divergence_is_reported():
         net.fit(X * 100, np.zeros((10, 3)), epochs=50)
 
 
+@pytest.mark.parametrize("dtype,rate", [("float32", 1e37), ("float64", 1e306)])
+def test_divergence_in_the_last_update_is_reported(dtype, rate):
+    """One full-batch step: its loss is finite, the weights it leaves are not."""
+    net = Network([Dense(3)], loss="squared_error", optimizer=SGD(rate), dtype=dtype,
+                  random_state=0)
+    with pytest.raises(FloatingPointError, match="epoch 1"):
+        net.fit(X * 100, np.ones((10, 3)) * 100, epochs=1, batch_size=10)
+    assert np.isfinite(net.history_["loss"][0])
+    assert not np.all(np.isfinite(net.coefs_[0]))
+
+
 # ------------------------------------------------------------------- accepted conversions
 def _train_and_predict(X_given, y_given, dtype, sample_weight=None):
     net = Network([Dense(5, "tanh", dropout=0.2), Dense(3)], optimizer=SGD(0.1, momentum=0.5),

@@ -423,6 +423,24 @@ cdef class Engine:
                 start += n_rows
         return total, penalty
 
+    def parameters_finite(self):
+        """Whether no weight or bias is NaN or infinite (a pass over them, no temporaries)."""
+        cdef int l
+        cdef Py_ssize_t n_weights
+        cdef bint finite = True
+        with nogil:
+            for l in range(self.n_layers):
+                n_weights = <Py_ssize_t> self.layers[l].weight_rows * self.layers[l].weight_cols
+                if self.single_precision:
+                    finite = (finite and _all_finite(<float*> self.layers[l].weights, n_weights)
+                              and _all_finite(<float*> self.layers[l].bias,
+                                              self.layers[l].weight_cols))
+                else:
+                    finite = (finite and _all_finite(<double*> self.layers[l].weights, n_weights)
+                              and _all_finite(<double*> self.layers[l].bias,
+                                              self.layers[l].weight_cols))
+        return finite
+
     def predict(self, X, out):
         """out := the network's output for ``X`` (dropout off), computed in chunks of rows."""
         cdef int64_t n_samples = X.shape[0]
@@ -448,6 +466,14 @@ cdef class Engine:
                          &b64[2, 0], &o64[0, 0])
         return out
 
+
+
+cdef bint _all_finite(const floating* x, Py_ssize_t size) noexcept nogil:
+    cdef Py_ssize_t i
+    cdef int finite = 1
+    for i in range(size):
+        finite &= x[i] - x[i] == 0  # false for NaN and infinity
+    return finite
 
 
 def noisy_labels(Engine engine, Y, uint64_t epoch):
