@@ -72,22 +72,6 @@ def _is_plain_dense(X, n_features):
     )
 
 
-def _built_engine(network):
-    """The network's compiled engine if it still points at coefs_ and intercepts_, else None.
-
-    Prediction of a few rows is dominated by checks: with X already checked, the engine's
-    predict is one call. Network.predict rebuilds the engine when this returns None.
-    """
-    engine = network._engine
-    if engine is None:
-        return None
-    bound = network._engine_arrays
-    current = network.coefs_ + network.intercepts_
-    if len(bound) != len(current) or any(a is not b for a, b in zip(bound, current)):
-        return None
-    return engine
-
-
 class _BaseMLP(BaseEstimator):
     """Shared training and prediction of MLPClassifier and MLPRegressor."""
 
@@ -623,10 +607,11 @@ class _BaseMLP(BaseEstimator):
             check_is_fitted(self)
         plain = _is_plain_dense(X, self.n_features_in_) and "feature_names_in_" not in self.__dict__
         if plain and self.coefs_ is network.coefs_ and self.intercepts_ is network.intercepts_ and X.dtype == network.dtype and X.flags.c_contiguous and X.shape[0] > 0:
-            engine = _built_engine(network)
             # A sum that overflows only sends X down the thorough path below.
-            if engine is not None and math.isfinite(X.sum()):
-                return engine.predict(X, np.empty((X.shape[0], self.n_outputs_), dtype=network.dtype))
+            if math.isfinite(X.sum()):
+                output = network._predict_checked(X)
+                if output is not None:
+                    return output
         if not plain:
             X = validate_data(self, X, accept_sparse=["csr", "csc"], dtype=(np.float64, np.float32), reset=False)
         self._sync_network_weights()

@@ -406,6 +406,23 @@ class Network:
             arrays = arrays + self.averaged_coefs_ + self.averaged_intercepts_
         return arrays
 
+    def _predict_checked(self, X):
+        """predict for an ``X`` that the caller has checked (a finite, C-contiguous array
+        of the network's dtype and width): one engine call, for the latency of a few rows.
+
+        Returns None when the engine must first be rebuilt (new weight arrays), which
+        :meth:`predict` does.
+        """
+        engine = self._engine
+        if engine is None:
+            return None
+        current = self._arrays_in_use()
+        if len(current) != len(self._engine_arrays) or any(
+            a is not b for a, b in zip(self._engine_arrays, current)
+        ):
+            return None
+        return engine.predict(X, np.empty((X.shape[0], self.n_outputs), dtype=self.dtype))
+
     def _engine_for(self, batch_size):
         self._check_parameters()
         if self._engine is None or self._engine.batch_size != batch_size:
