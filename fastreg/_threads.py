@@ -28,11 +28,20 @@ def available_cores():
 
 
 def resolve_n_threads(n_threads):
-    """None or -1: all available cores; a positive int: that many (at most the cores).
+    """The size of the engine's team for ``n_threads``.
 
-    Within :func:`engine_thread_cap`, the calling thread gets at most the cap.
+    None: the available cores, at most OpenMP's limit for the calling thread
+    (``OMP_NUM_THREADS``, threadpoolctl's limit, or 1 in a worker process of joblib
+    that shares the cores with others: a team must not outnumber its cores, as its
+    threads wait for each other at every stage of a step). -1: all available cores.
+    A positive int: that many, at most the cores. Within :func:`engine_thread_cap`,
+    the calling thread gets at most the cap.
     """
-    if n_threads is None or n_threads == -1:
+    if n_threads is None:
+        from fastreg._engine import max_team_threads
+
+        resolved = max(1, min(available_cores(), max_team_threads()))
+    elif n_threads == -1:
         resolved = available_cores()
     else:
         resolved = max(1, min(int(n_threads), available_cores()))

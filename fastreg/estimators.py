@@ -710,8 +710,10 @@ _PARAMETERS_DOC = """
     swa_start : int, default=0
         First epoch (0-based) whose end weights enter the "swa" average.
     n_threads : int or None, default=None
-        Threads of fastreg's engine while training (None or -1: every available core).
-        The fitted model does not depend on it.
+        Threads of fastreg's engine while training. None: the available cores, at most
+        ``OMP_NUM_THREADS`` (joblib sets 1 in the worker processes of ``n_jobs``, so
+        that a parallel grid search does not oversubscribe the cores); -1: every
+        available core. The fitted model does not depend on it.
     stopping_criterion : StoppingCriterion, optional
         With ``early_stopping=True`` (or ``validation_data``), stop by one of Prechelt's
         criteria (``fastreg.Patience``, ``GeneralizationLoss``, ``ProgressQuotient``,

@@ -87,7 +87,9 @@ class Network:
         Seeds the initial weights and every random stream of training (shuffling, masks,
         noise): the same seed gives bit-identical weights, whatever ``n_threads``.
     n_threads : int or None, default=None
-        Threads used while training; None or -1: every available core. With
+        Threads used while training. None: the available cores, at most
+        ``OMP_NUM_THREADS`` (or a threadpoolctl limit on OpenMP; joblib sets 1 in its
+        worker processes, which share the cores); -1: every available core. With
         threadpoolctl installed, fastreg splits the matrix products itself and the weights
         do not depend on this number; without it, BLAS threads them as it pleases and
         float32 results may differ in the last bits between thread counts.

@@ -38,6 +38,7 @@ cdef extern from "_team.h" nogil:
     void team_barrier()     # all threads of the enclosing parallel region meet here
     int team_size()         # the number of threads of that region
     int team_next(int* counter)  # atomically: return the counter, then add one
+    int openmp_thread_limit()    # omp_get_max_threads() of the calling thread
 
 cdef enum:
     LOSS_CHUNKS = 2         # a batch's loss is summed over this many row chunks, in order
@@ -474,6 +475,13 @@ cdef bint _all_finite(const floating* x, Py_ssize_t size) noexcept nogil:
     for i in range(size):
         finite &= x[i] - x[i] == 0  # false for NaN and infinity
     return finite
+
+
+def max_team_threads():
+    """The most threads a team may have, as OpenMP says for the calling thread:
+    ``OMP_NUM_THREADS``, a limit set through threadpoolctl, or that of a joblib worker
+    process; 1 without OpenMP."""
+    return openmp_thread_limit()
 
 
 def noisy_labels(Engine engine, Y, uint64_t epoch):
