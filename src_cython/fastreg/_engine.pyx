@@ -645,10 +645,10 @@ cdef double _team_step(Engine self, int thread, int team, floating* x, const flo
     pieces whose arithmetic does not depend on who runs them: column blocks of a product
     (``_blas.gemm_block``), rows of an elementwise pass, whole products, whole layer
     updates. So the result is bit-identical for any team size. Forward, the threads share
-    each product's column blocks and each pass's rows. Backward, layer by layer, thread 0
-    carries the delta down (``delta_{l-1} = delta_l W_l^T`` and the activation derivative)
-    while another thread takes the weight gradient of the layer and the update of the
-    layer above, whose weights the delta no longer needs.
+    each product's column blocks and each pass's rows. Backward, layer by layer, the
+    threads take from a shared counter the column blocks of ``delta_{l-1} = delta_l W_l^T``
+    and of the weight gradient, the bias sums, and the update of the layer above, whose
+    weights the delta no longer needs; then they share the activation derivative by rows.
 
     Returns ``sum_i w_i loss_i``; sets ``penalty`` to ``alpha / 2 ||W||^2`` (the weights
     before the step) and ``weight_sum`` to ``S``. With `training`, input noise and dropout
