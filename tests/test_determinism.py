@@ -217,7 +217,7 @@ TEAM_CASES = ["adam-l2-dropout", "adamw-elasticnet-maxnorm-ema", "noise-everywhe
 @pytest.mark.blas_threads
 @pytest.mark.parametrize("case", TEAM_CASES)
 def test_team_steps_are_thread_count_independent(dtype, case):
-    """A step shared by two threads (column blocks of the products, rows of the passes,
+    """A step shared by two threads (blocks of the products, rows of the passes,
     delta and weight gradient of a layer at the same time, updates of different layers)
     gives the same bits as one thread: weights, averages, optimizer state, losses, and the
     gradients of loss_gradient."""

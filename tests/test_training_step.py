@@ -157,6 +157,24 @@ def test_matrix_vector_products(dtype, tol, n_features, width, batch_size):
                      **tol, what="one row")
 
 
+def test_products_cut_into_blocks(dtype, tol):
+    """Products large enough to be cut for the team: by columns (fan-out 128), by rows
+    where the output is too narrow for columns (48 units, 4 outputs), with and without
+    transposed operands (forward, delta, weight gradient)."""
+    rng = np.random.default_rng(109)
+    hidden = [(48, "relu", 0.2), (128, "tanh", 0.0)]
+    net, model = make_pair(hidden, 4, "softmax_cross_entropy", dtype=dtype, random_state=6,
+                           optimizer=fastreg.SGD(0.05, momentum=0.5),
+                           regularizers=[fastreg.L2(0.1)], alpha=0.1)
+    ref_opt = make_reference_optimizer("momentum", 0.05)
+    ref_opt.momentum = 0.5
+    X, y, Y = make_problem("softmax_cross_entropy", 300, 48, 4, rng)
+    net.initialize(48)
+    history, ref = _run_both(net, model, ref_opt, X, y, Y, epochs=2, batch_size=256,
+                             shuffle=True)
+    _assert_same(net, history, ref, tol)
+
+
 def test_schedule_and_continued_fit(dtype, tol):
     """A learning-rate schedule is evaluated per epoch over the whole life of the network;
     fit continues from the current weights, optimizer state and step count."""

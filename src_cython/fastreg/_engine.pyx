@@ -642,11 +642,11 @@ cdef double _team_step(Engine self, int thread, int team, floating* x, const flo
     `update`) one optimizer step, by thread `thread` of a team of `team` threads.
 
     Every thread of the team calls this with the same arguments. The work is cut into
-    pieces whose arithmetic does not depend on who runs them: column blocks of a product
+    pieces whose arithmetic does not depend on who runs them: blocks of a product
     (``_blas.gemm_block``), rows of an elementwise pass, whole products, whole layer
     updates. So the result is bit-identical for any team size. Forward, the threads share
-    each product's column blocks and each pass's rows. Backward, layer by layer, the
-    threads take from a shared counter the column blocks of ``delta_{l-1} = delta_l W_l^T``
+    each product's blocks and each pass's rows. Backward, layer by layer, the
+    threads take from a shared counter the blocks of ``delta_{l-1} = delta_l W_l^T``
     and of the weight gradient, the bias sums, and the update of the layer above, whose
     weights the delta no longer needs; then they share the activation derivative by rows.
 
@@ -788,7 +788,7 @@ cdef double _team_step(Engine self, int thread, int team, floating* x, const flo
         for l in range(n_layers - 1, -1, -1):
             # Stage l: delta_l is complete. The team grabs the stage's tasks from a counter
             # (a task is computed the same way whoever takes it): the update of layer l + 1,
-            # whose weights served their last product in stage l + 1; the column blocks of
+            # whose weights served their last product in stage l + 1; the blocks of
             # delta_{l-1} = delta_l W_l^T and of grad W_l; grad b_l.
             layer = &self.layers[l]
             delta = <floating*> (layer.out if l == n_layers - 1 else layer.delta)
@@ -841,13 +841,13 @@ cdef double _team_step(Engine self, int thread, int team, floating* x, const flo
 
 
 cdef inline int _delta_block_count(DenseLayer* layer, int n_rows) noexcept nogil:
-    """Column blocks of delta_l W_l^T (for a convolution, into the patches' gradient)."""
+    """Blocks of delta_l W_l^T (for a convolution, into the patches' gradient)."""
     return gemm_block_count(_pass_rows(layer, n_rows), layer.weight_rows, layer.weight_cols)
 
 
 cdef void _delta_block(Engine self, int l, const floating* delta, int n_rows,
                        int block) noexcept nogil:
-    """Column block `block` of delta_l @ W_l^T: the next layer down's delta before its
+    """Block `block` of delta_l @ W_l^T: the next layer down's delta before its
     activation derivative (a convolution's goes to its patches, folded back by col2im)."""
     cdef DenseLayer* layer = &self.layers[l]
     gemm_block(False, True, _pass_rows(layer, n_rows), layer.weight_rows, layer.weight_cols,
@@ -878,13 +878,13 @@ cdef void _finish_delta(Engine self, int l, floating* previous_delta, int first,
 
 
 cdef inline int _gradient_block_count(DenseLayer* layer, int n_rows) noexcept nogil:
-    """Column blocks of grad W_l."""
+    """Blocks of grad W_l."""
     return gemm_block_count(layer.weight_rows, layer.weight_cols, _pass_rows(layer, n_rows))
 
 
 cdef void _gradient_block(Engine self, int l, const floating* x, const floating* delta,
                           int n_rows, double input_scale, int block) noexcept nogil:
-    """Column block `block` of grad_W := alpha * inputs^T @ delta (patches for a
+    """Block `block` of grad_W := alpha * inputs^T @ delta (patches for a
     convolution)."""
     cdef DenseLayer* layer = &self.layers[l]
     cdef const floating* inputs
