@@ -241,3 +241,30 @@ def test_team_steps_are_thread_count_independent(dtype, case):
     assert len(p1) == len(p2)
     assert all(np.array_equal(a, b) for a, b in zip(p1, p2))
     assert all(np.array_equal(a, b) for a, b in zip(d1, d2))
+
+
+@pytest.mark.blas_threads
+@pytest.mark.parametrize("case", ["adam-l2-dropout", "augment-and-sample-weight", "conv1d"])
+def test_team_handing_the_epoch_to_one_thread(dtype, case):
+    """When its threads wait too long for each other (cores shared with other work), the
+    team hands the rest of the epoch to one thread: forced here from the second step on,
+    the weights and losses are those of one thread throughout."""
+    pytest.importorskip("threadpoolctl")
+    if fastreg._threads.available_cores() < 2:
+        pytest.skip("needs two cores")
+
+    def train(n_threads, hand_over):
+        net, X, y, fit = _team_case(case, dtype)
+        net.n_threads = n_threads
+        if hand_over:
+            net.initialize(X.shape[1])
+            engine = net._engine_for(fit["batch_size"])
+            engine.team_window, engine.team_wait_limit = 0.0, -1.0
+        history = net.fit(X, y, **fit)
+        if hand_over:
+            assert net._engine.solo, "the team never handed the epoch over"
+        return history["loss"], [p.copy() for p in _params(net)]
+
+    (l1, p1), (l2, p2) = train(1, False), train(2, True)
+    assert l1 == l2
+    assert all(np.array_equal(a, b) for a, b in zip(p1, p2))

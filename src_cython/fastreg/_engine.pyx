@@ -35,7 +35,9 @@ from fastreg._random cimport (DROPOUT_STREAM, INPUT_NOISE_STREAM, LABEL_NOISE_ST
 from fastreg._update cimport ADAM, StepRule, clip_column_norms, update_parameters
 
 cdef extern from "_team.h" nogil:
-    void team_barrier()     # all threads of the enclosing parallel region meet here
+    void team_barrier(int team, double* waited)  # the team meets; *waited += this wait
+    double team_clock()     # seconds, monotonic
+    double team_read(const double* x)  # a counter another thread may be adding to
     int team_size()         # the number of threads of that region
     int team_next(int* counter)  # atomically: return the counter, then add one
     int openmp_thread_limit()    # omp_get_max_threads() of the calling thread
@@ -43,6 +45,11 @@ cdef extern from "_team.h" nogil:
 cdef enum:
     LOSS_CHUNKS = 2         # a batch's loss is summed over this many row chunks, in order
     MIN_TEAM_WORK = 1 << 17 # steps of fewer multiply-adds run on one thread
+    MAX_TEAM = 64           # threads of a team at most
+    WAIT_STRIDE = 8         # a thread's wait counter is a cache line from the next one's
+
+cdef double MIN_SOLO_SECONDS = 0.1  # backoff of a team that waited too long: doubling,
+cdef double MAX_SOLO_SECONDS = 3.2  # up to this
 
 
 cdef struct DenseLayer:
@@ -147,6 +154,20 @@ cdef class Engine:
     cdef int* task_counters         # the next task of each phase of a step (2 per layer)
     cdef double partial_loss[LOSS_CHUNKS]
     cdef bint stop                  # set when the augment hook failed: the team stops
+    # The team watches how long its threads wait for each other. A thread that waited
+    # more than `team_wait_limit` of a window of `team_window` seconds means the cores
+    # are shared with other work (a partner was descheduled): the team hands the rest of
+    # the epoch to one thread, and the epochs of the next `solo_backoff` seconds run on
+    # one thread (a backoff that doubles while the cores stay busy). The result does not
+    # change, only the time it takes.
+    cdef public double team_window
+    cdef public double team_wait_limit
+    cdef readonly bint solo         # the last epoch ran (from some step on) on one thread
+    cdef double solo_until          # team_clock() before which epochs run on one thread
+    cdef double solo_backoff
+    cdef double window_start        # the current window, across epochs
+    cdef double waited[MAX_TEAM * WAIT_STRIDE]  # seconds each thread waited at barriers
+    cdef double waited_before[MAX_TEAM]  # each thread's count when the window began
     cdef int64_t work_per_sample    # multiply-adds of one sample's forward pass
     cdef object order
     cdef list buffers
@@ -158,6 +179,11 @@ cdef class Engine:
         self.column_norms = NULL
         self.squares = NULL
         self.task_counters = NULL
+        self.team_window = 0.02
+        self.team_wait_limit = 0.5
+        self.solo_backoff = MIN_SOLO_SECONDS
+        memset(self.waited, 0, sizeof(self.waited))
+        memset(self.waited_before, 0, sizeof(self.waited_before))
 
     def __init__(self, list weights, list biases, list optimizer_state, list activations,
                  list keep, double input_keep, dict config, int batch_size):
@@ -343,7 +369,7 @@ cdef class Engine:
         share (the result does not depend on it)."""
         if <double> n_rows * self.work_per_sample < MIN_TEAM_WORK:
             return 1
-        return max(1, self.n_threads)
+        return max(1, min(self.n_threads, MAX_TEAM))
 
     cdef int _augment_batch(self, int n_rows) noexcept with gil:
         """Replace the batch's inputs by ``augment(inputs, rng)``; -1 (error kept) on failure."""
@@ -502,8 +528,14 @@ cdef void _train_epoch(Engine self, const floating* X, const int64_t* csr_indice
     """Shuffle, then run the epoch's steps on a team of up to n_threads threads."""
     cdef int64_t i
     cdef int thread
+    cdef double now = team_clock()
     totals[0] = totals[1] = 0.0
     self.stop = False
+    self.solo = now < self.solo_until
+    if self.solo:
+        n_threads = 1
+    elif now - self.window_start > 10 * self.team_window:
+        _start_wait_window(self, now)  # the team was idle: a fresh window
     if shuffle:
         shuffle_indices(order, n_samples, stream_key(self.seed, SHUFFLE_STREAM, epoch, 0))
     elif not given_order:
@@ -535,6 +567,8 @@ cdef void _epoch_steps(Engine self, const floating* X, const int64_t* csr_indice
     cdef floating* batch_weight = <floating*> self.batch_weight
     cdef double weight_sum, penalty, batch_loss
     while start < n_samples:
+        if thread == 0 and team > 1 and start > 0:
+            _check_waits(self, team)
         n_rows = <int> min(<int64_t> self.batch_size, n_samples - start)
         first = _part_start(n_rows, thread, team)
         last = _part_start(n_rows, thread + 1, team)
@@ -552,11 +586,16 @@ cdef void _epoch_steps(Engine self, const floating* X, const int64_t* csr_indice
                 batch_weight[i] = sample_weight[row]
             if self.label_noise > 0:
                 _replace_label(self, batch_y + i * n_outputs, row, epoch)
-        team_barrier()
+        team_barrier(team, &self.waited[thread * WAIT_STRIDE])
+        if self.solo and team > 1:
+            # The batch is gathered; thread 0 takes this step and the rest of the epoch.
+            if thread != 0:
+                return
+            team = 1
         if self.augment is not None:
             if thread == 0 and self._augment_batch(n_rows) != 0:
                 self.stop = True
-            team_barrier()
+            team_barrier(team, &self.waited[thread * WAIT_STRIDE])
             if self.stop:
                 return
         batch_loss = _team_step(self, thread, team, batch_x, batch_y,
@@ -568,6 +607,35 @@ cdef void _epoch_steps(Engine self, const floating* X, const int64_t* csr_indice
             self.step = step + 1
         step += 1
         start += n_rows
+
+
+cdef void _start_wait_window(Engine self, double now) noexcept nogil:
+    cdef int i
+    self.window_start = now
+    for i in range(MAX_TEAM):
+        self.waited_before[i] = team_read(&self.waited[i * WAIT_STRIDE])
+
+
+cdef void _check_waits(Engine self, int team) noexcept nogil:
+    """By thread 0 between steps: at the end of a window, whether a thread of the team
+    waited too long; if so the team goes solo (the threads read it after the next
+    barrier) and backs off."""
+    cdef int i
+    cdef double now = team_clock()
+    cdef double span = now - self.window_start
+    cdef bint too_long = False
+    if span < self.team_window:
+        return
+    for i in range(team):
+        if team_read(&self.waited[i * WAIT_STRIDE]) - self.waited_before[i] > self.team_wait_limit * span:
+            too_long = True
+    if too_long:
+        self.solo = True
+        self.solo_until = now + self.solo_backoff
+        self.solo_backoff = min(2 * self.solo_backoff, MAX_SOLO_SECONDS)
+    else:
+        self.solo_backoff = MIN_SOLO_SECONDS
+    _start_wait_window(self, now)
 
 
 cdef void _team_loss_gradient(Engine self, floating* x, const floating* y,
@@ -676,7 +744,7 @@ cdef double _team_step(Engine self, int thread, int team, floating* x, const flo
         if total_weight <= 0:
             # A batch of zero weight has no loss to descend: no step. The team meets before
             # leaving, so that no thread gathers the next batch while another reads this one.
-            team_barrier()
+            team_barrier(team, &self.waited[thread * WAIT_STRIDE])
             weight_sum[0] = 1.0
             penalty[0] = 0.0
             return 0.0
@@ -716,7 +784,7 @@ cdef double _team_step(Engine self, int thread, int team, floating* x, const flo
         while l < n_layers:
             _perturb_weights(self, &self.layers[l], <floating*> self.layers[l].weights, l, step)
             l += team
-    team_barrier()
+    team_barrier(team, &self.waited[thread * WAIT_STRIDE])
 
     # Forward. Vanilla input dropout scales the inputs by their keep rate outside training.
     input_scale = 1.0 if training or self.inverted_dropout else self.input_keep
@@ -731,7 +799,7 @@ cdef double _team_step(Engine self, int thread, int team, floating* x, const flo
             _im2col(layer, layer_input + <int64_t> first * layer.n_in,
                     <floating*> layer.cols + <int64_t> first * layer.out_length * layer.weight_rows,
                     last - first)
-            team_barrier()
+            team_barrier(team, &self.waited[thread * WAIT_STRIDE])
             product_input = <floating*> layer.cols
             m = n_rows * layer.out_length
             k = layer.weight_rows
@@ -742,7 +810,7 @@ cdef double _team_step(Engine self, int thread, int team, floating* x, const flo
                        <floating*> layer.weights, layer.weight_cols, <floating> 0.0,
                        <floating*> layer.out, layer.weight_cols, block)
             block = team_next(&self.task_counters[l])
-        team_barrier()
+        team_barrier(team, &self.waited[thread * WAIT_STRIDE])
         if l < n_layers - 1:
             m = _pass_rows(layer, n_rows)
             c = _pass_cols(layer)
@@ -754,7 +822,7 @@ cdef double _team_step(Engine self, int thread, int team, floating* x, const flo
                 keep_threshold(layer.keep),
                 stream_key(self.seed, DROPOUT_STREAM, <uint64_t> step, l + 1),
                 <floating> _dropout_scale(self, layer, training), i)
-            team_barrier()
+            team_barrier(team, &self.waited[thread * WAIT_STRIDE])
             layer_input = <floating*> layer.out
 
     # The loss, summed over LOSS_CHUNKS fixed chunks of rows, then in chunk order.
@@ -771,7 +839,7 @@ cdef double _team_step(Engine self, int thread, int team, floating* x, const flo
             _part_start(n_rows, c + 1, LOSS_CHUNKS) - i, layer.n_out, self.loss,
             self.label_smoothing, 1.0 / total_weight, NULL)
         c += team
-    team_barrier()
+    team_barrier(team, &self.waited[thread * WAIT_STRIDE])
     data_loss = 0.0
     for c in range(LOSS_CHUNKS):
         data_loss += self.partial_loss[c]
@@ -821,18 +889,18 @@ cdef double _team_step(Engine self, int thread, int team, floating* x, const flo
                             <floating*> layer.weights,
                             <int64_t> layer.weight_rows * layer.weight_cols)
                 task = team_next(&self.task_counters[n_layers + l])
-            team_barrier()
+            team_barrier(team, &self.waited[thread * WAIT_STRIDE])
             if n_delta_blocks > 1:
                 _finish_delta(self, l, <floating*> self.layers[l - 1].delta, first, last,
                               training)
-                team_barrier()
+                team_barrier(team, &self.waited[thread * WAIT_STRIDE])
         _finish_first_layer(self, <floating*> self.layers[0].weights, thread, team, &rule,
                             update, total_weight)
     elif thread == 0 and self.alpha > 0:
         for l in range(n_layers):
             self.squares[l] = sum_of_squares(<floating*> self.layers[l].weights,
                                              <int64_t> self.layers[l].weight_rows * self.layers[l].weight_cols)
-    team_barrier()
+    team_barrier(team, &self.waited[thread * WAIT_STRIDE])
     squares = 0.0
     for l in range(n_layers):
         squares += self.squares[l]
@@ -936,7 +1004,7 @@ cdef void _finish_first_layer(Engine self, floating* weights, int thread, int te
     _step_layer(layer, weights, rule, start, stop, thread == 0)
     if self.max_norm > 0:
         # Max-norm needs whole columns: one thread, once every piece has stepped.
-        team_barrier()
+        team_barrier(team, &self.waited[thread * WAIT_STRIDE])
         if thread == 0:
             clip_column_norms(weights, layer.weight_rows, layer.weight_cols, self.max_norm,
                               self.column_norms)

@@ -1,16 +1,43 @@
 /* What Cython's parallel blocks do not offer: a barrier for the threads of the enclosing
- * OpenMP parallel region, the size of that team, a shared task counter that hands out
- * the next task to whichever thread asks, and OpenMP's thread limit for the caller.
- * Without OpenMP a team is one thread and a barrier does nothing. */
+ * OpenMP parallel region that tells how long the thread waited, the size of that team, a
+ * shared task counter that hands out the next task to whichever thread asks, and
+ * OpenMP's thread limit for the caller. Without OpenMP a team is one thread and a
+ * barrier does nothing. */
 #ifndef FASTREG_TEAM_H
 #define FASTREG_TEAM_H
+
+#include <time.h>
+
+/* Seconds on a monotonic clock. */
+static inline double team_clock(void)
+{
+    struct timespec now;
+    clock_gettime(CLOCK_MONOTONIC, &now);
+    return (double) now.tv_sec + 1e-9 * (double) now.tv_nsec;
+}
+
+/* *x, read while its owner thread may be adding to it. */
+static inline double team_read(const double *x)
+{
+    double value;
+    __atomic_load(x, &value, __ATOMIC_RELAXED);
+    return value;
+}
 
 #ifdef _OPENMP
 #include <omp.h>
 
-static inline void team_barrier(void)
+/* The threads of a team of `team` meet here; the seconds this one waited go to *waited. */
+static inline void team_barrier(int team, double *waited)
 {
+    double start, wait;
+    if (team <= 1)
+        return;
+    start = team_clock();
 #pragma omp barrier
+    /* Only this thread writes *waited; another may read it meanwhile. */
+    wait = team_read(waited) + (team_clock() - start);
+    __atomic_store(waited, &wait, __ATOMIC_RELAXED);
 }
 
 static inline int team_size(void)
@@ -23,7 +50,11 @@ static inline int openmp_thread_limit(void)
     return omp_get_max_threads();
 }
 #else
-static inline void team_barrier(void) {}
+static inline void team_barrier(int team, double *waited)
+{
+    (void) team;
+    (void) waited;
+}
 
 static inline int team_size(void)
 {
