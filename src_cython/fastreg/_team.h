@@ -1,11 +1,13 @@
 /* What Cython's parallel blocks do not offer: a barrier for the threads of the enclosing
  * OpenMP parallel region that tells how long the thread waited, the size of that team, a
- * shared task counter that hands out the next task to whichever thread asks, and
- * OpenMP's thread limit for the caller. Without OpenMP a team is one thread and a
- * barrier does nothing. */
+ * shared task counter that hands out the next task to whichever thread asks, a clock,
+ * and OpenMP's thread limit for the caller. Without OpenMP a team is one thread: a
+ * barrier does nothing, the counter is a plain one and nothing needs the clock. */
 #ifndef FASTREG_TEAM_H
 #define FASTREG_TEAM_H
 
+#ifdef _OPENMP
+#include <omp.h>
 #include <time.h>
 
 /* Seconds on a monotonic clock. */
@@ -23,9 +25,6 @@ static inline double team_read(const double *x)
     __atomic_load(x, &value, __ATOMIC_RELAXED);
     return value;
 }
-
-#ifdef _OPENMP
-#include <omp.h>
 
 /* The threads of a team of `team` meet here; the seconds this one waited go to *waited. */
 static inline void team_barrier(int team, double *waited)
@@ -45,11 +44,26 @@ static inline int team_size(void)
     return omp_get_num_threads();
 }
 
+static inline int team_next(int *counter)
+{
+    return __atomic_fetch_add(counter, 1, __ATOMIC_RELAXED);
+}
+
 static inline int openmp_thread_limit(void)
 {
     return omp_get_max_threads();
 }
 #else
+static inline double team_clock(void)
+{
+    return 0.0;
+}
+
+static inline double team_read(const double *x)
+{
+    return *x;
+}
+
 static inline void team_barrier(int team, double *waited)
 {
     (void) team;
@@ -61,15 +75,15 @@ static inline int team_size(void)
     return 1;
 }
 
+static inline int team_next(int *counter)
+{
+    return (*counter)++;
+}
+
 static inline int openmp_thread_limit(void)
 {
     return 1;
 }
 #endif
-
-static inline int team_next(int *counter)
-{
-    return __atomic_fetch_add(counter, 1, __ATOMIC_RELAXED);
-}
 
 #endif
