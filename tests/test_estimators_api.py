@@ -287,6 +287,19 @@ def test_user_weights_of_another_dtype_are_adopted():
     assert clf.coefs_[0].dtype == np.float32 and not clf.coefs_[0].any()
 
 
+def test_one_call_prediction_sees_replaced_weights():
+    """predict_proba of a checked array of the model's dtype goes straight to the engine;
+    new arrays put in coefs_ must still be the ones used."""
+    X, y = classification_data()
+    X = X.astype(np.float32)
+    clf = MLPClassifier(**SMALL).fit(X, y)
+    before = clf.predict_proba(X[:3])
+    clf.coefs_[0] = np.zeros_like(clf.coefs_[0])
+    after = clf.predict_proba(X[:3])
+    assert not np.allclose(before, after)
+    assert np.ptp(after, axis=0).max() == 0  # a zeroed first layer: one output for all rows
+
+
 def test_import_without_sklearn_explains_the_extra():
     code = (
         "import sys; sys.modules['sklearn'] = None\n"
