@@ -1,13 +1,14 @@
 """Threads: fastreg's own, and the BLAS library's while fastreg trains.
 
-While a network trains, a team of the engine's own threads shares each step: the blocks
-of a product (of columns, or of rows for a narrow one, fixed by its shape), the rows of an elementwise pass, the delta and the
-weight gradient of a layer, the updates of different layers. Each piece is computed the same
-way whoever runs it, each product block by one single-threaded BLAS call; that makes the
-weights bit-identical for any number of threads. BLAS is limited to one thread
-for the duration through threadpoolctl. Without threadpoolctl, the engine runs each step on
-one thread and lets BLAS use its own threads: as fast, but float32 results may
-then differ in the last bits between thread counts (float64 ones do not).
+While a network trains, a team of the engine's own threads shares each step: the blocks of a
+product (of columns, or of rows for a narrow one, fixed by its shape), the rows of an
+elementwise pass, the delta and the weight gradient of a layer, the updates of different
+layers. Each piece is computed the same way whoever runs it, each product block by one
+single-threaded BLAS call; that makes the weights bit-identical for any number of threads.
+BLAS is limited to one thread for the duration through threadpoolctl. Without threadpoolctl,
+the engine runs each step on one thread and lets BLAS use its own threads: as fast, but
+float32 results may then differ in the last bits between thread counts (float64 ones do
+not).
 """
 import os
 import threading

@@ -397,9 +397,8 @@ class Network:
                         f"{name}[{i}] must be a writeable C-contiguous {np.dtype(self.dtype).name} "
                         f"array of shape {shape}; use set_weights to load other values."
                     )
-        if self._engine is not None:
-            if any(a is not b for a, b in zip(self._engine_arrays, self._arrays_in_use())):
-                self._engine = None
+        if not self._engine_is_current():
+            self._engine = None
 
     def _arrays_in_use(self):
         """The public arrays the engine writes into."""
@@ -415,15 +414,18 @@ class Network:
         Returns None when the engine must first be rebuilt (new weight arrays), which
         :meth:`predict` does.
         """
-        engine = self._engine
-        if engine is None:
+        if not self._engine_is_current():
             return None
+        return self._engine.predict(X, np.empty((X.shape[0], self.n_outputs), dtype=self.dtype))
+
+    def _engine_is_current(self):
+        """Whether an engine is built and still bound to the arrays now in use."""
+        if self._engine is None:
+            return False
         current = self._arrays_in_use()
-        if len(current) != len(self._engine_arrays) or any(
-            a is not b for a, b in zip(self._engine_arrays, current)
-        ):
-            return None
-        return engine.predict(X, np.empty((X.shape[0], self.n_outputs), dtype=self.dtype))
+        return len(current) == len(self._engine_arrays) and all(
+            a is b for a, b in zip(self._engine_arrays, current)
+        )
 
     def _engine_for(self, batch_size):
         self._check_parameters()

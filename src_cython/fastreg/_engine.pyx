@@ -453,19 +453,13 @@ cdef class Engine:
     def parameters_finite(self):
         """Whether no weight or bias is NaN or infinite (a pass over them, no temporaries)."""
         cdef int l
-        cdef Py_ssize_t n_weights
         cdef bint finite = True
         with nogil:
             for l in range(self.n_layers):
-                n_weights = <Py_ssize_t> self.layers[l].weight_rows * self.layers[l].weight_cols
                 if self.single_precision:
-                    finite = (finite and _all_finite(<float*> self.layers[l].weights, n_weights)
-                              and _all_finite(<float*> self.layers[l].bias,
-                                              self.layers[l].weight_cols))
+                    finite = finite and _layer_finite(&self.layers[l], <float*> self.layers[l].weights)
                 else:
-                    finite = (finite and _all_finite(<double*> self.layers[l].weights, n_weights)
-                              and _all_finite(<double*> self.layers[l].bias,
-                                              self.layers[l].weight_cols))
+                    finite = finite and _layer_finite(&self.layers[l], <double*> self.layers[l].weights)
         return finite
 
     def predict(self, X, out):
@@ -493,6 +487,11 @@ cdef class Engine:
                          &b64[2, 0], &o64[0, 0])
         return out
 
+
+
+cdef bint _layer_finite(DenseLayer* layer, const floating* weights) noexcept nogil:
+    return (_all_finite(weights, <Py_ssize_t> layer.weight_rows * layer.weight_cols)
+            and _all_finite(<floating*> layer.bias, layer.weight_cols))
 
 
 cdef bint _all_finite(const floating* x, Py_ssize_t size) noexcept nogil:
@@ -586,7 +585,7 @@ cdef void _epoch_steps(Engine self, const floating* X, const int64_t* csr_indice
                 batch_weight[i] = sample_weight[row]
             if self.label_noise > 0:
                 _replace_label(self, batch_y + i * n_outputs, row, epoch)
-        team_barrier(team, &self.waited[thread * WAIT_STRIDE])
+        _meet(self, thread, team)
         if self.solo and team > 1:
             # The batch is gathered; thread 0 takes this step and the rest of the epoch.
             if thread != 0:
@@ -595,7 +594,7 @@ cdef void _epoch_steps(Engine self, const floating* X, const int64_t* csr_indice
         if self.augment is not None:
             if thread == 0 and self._augment_batch(n_rows) != 0:
                 self.stop = True
-            team_barrier(team, &self.waited[thread * WAIT_STRIDE])
+            _meet(self, thread, team)
             if self.stop:
                 return
         batch_loss = _team_step(self, thread, team, batch_x, batch_y,
@@ -607,6 +606,11 @@ cdef void _epoch_steps(Engine self, const floating* X, const int64_t* csr_indice
             self.step = step + 1
         step += 1
         start += n_rows
+
+
+cdef inline void _meet(Engine self, int thread, int team) noexcept nogil:
+    """The team's barrier, counting the time this thread waited (see ``_check_waits``)."""
+    team_barrier(team, &self.waited[thread * WAIT_STRIDE])
 
 
 cdef void _start_wait_window(Engine self, double now) noexcept nogil:
@@ -623,11 +627,13 @@ cdef void _check_waits(Engine self, int team) noexcept nogil:
     cdef int i
     cdef double now = team_clock()
     cdef double span = now - self.window_start
+    cdef double waited
     cdef bint too_long = False
     if span < self.team_window:
         return
     for i in range(team):
-        if team_read(&self.waited[i * WAIT_STRIDE]) - self.waited_before[i] > self.team_wait_limit * span:
+        waited = team_read(&self.waited[i * WAIT_STRIDE]) - self.waited_before[i]
+        if waited > self.team_wait_limit * span:
             too_long = True
     if too_long:
         self.solo = True
@@ -744,7 +750,7 @@ cdef double _team_step(Engine self, int thread, int team, floating* x, const flo
         if total_weight <= 0:
             # A batch of zero weight has no loss to descend: no step. The team meets before
             # leaving, so that no thread gathers the next batch while another reads this one.
-            team_barrier(team, &self.waited[thread * WAIT_STRIDE])
+            _meet(self, thread, team)
             weight_sum[0] = 1.0
             penalty[0] = 0.0
             return 0.0
@@ -784,7 +790,7 @@ cdef double _team_step(Engine self, int thread, int team, floating* x, const flo
         while l < n_layers:
             _perturb_weights(self, &self.layers[l], <floating*> self.layers[l].weights, l, step)
             l += team
-    team_barrier(team, &self.waited[thread * WAIT_STRIDE])
+    _meet(self, thread, team)
 
     # Forward. Vanilla input dropout scales the inputs by their keep rate outside training.
     input_scale = 1.0 if training or self.inverted_dropout else self.input_keep
@@ -799,7 +805,7 @@ cdef double _team_step(Engine self, int thread, int team, floating* x, const flo
             _im2col(layer, layer_input + <int64_t> first * layer.n_in,
                     <floating*> layer.cols + <int64_t> first * layer.out_length * layer.weight_rows,
                     last - first)
-            team_barrier(team, &self.waited[thread * WAIT_STRIDE])
+            _meet(self, thread, team)
             product_input = <floating*> layer.cols
             m = n_rows * layer.out_length
             k = layer.weight_rows
@@ -810,7 +816,7 @@ cdef double _team_step(Engine self, int thread, int team, floating* x, const flo
                        <floating*> layer.weights, layer.weight_cols, <floating> 0.0,
                        <floating*> layer.out, layer.weight_cols, block)
             block = team_next(&self.task_counters[l])
-        team_barrier(team, &self.waited[thread * WAIT_STRIDE])
+        _meet(self, thread, team)
         if l < n_layers - 1:
             m = _pass_rows(layer, n_rows)
             c = _pass_cols(layer)
@@ -822,7 +828,7 @@ cdef double _team_step(Engine self, int thread, int team, floating* x, const flo
                 keep_threshold(layer.keep),
                 stream_key(self.seed, DROPOUT_STREAM, <uint64_t> step, l + 1),
                 <floating> _dropout_scale(self, layer, training), i)
-            team_barrier(team, &self.waited[thread * WAIT_STRIDE])
+            _meet(self, thread, team)
             layer_input = <floating*> layer.out
 
     # The loss, summed over LOSS_CHUNKS fixed chunks of rows, then in chunk order.
@@ -839,7 +845,7 @@ cdef double _team_step(Engine self, int thread, int team, floating* x, const flo
             _part_start(n_rows, c + 1, LOSS_CHUNKS) - i, layer.n_out, self.loss,
             self.label_smoothing, 1.0 / total_weight, NULL)
         c += team
-    team_barrier(team, &self.waited[thread * WAIT_STRIDE])
+    _meet(self, thread, team)
     data_loss = 0.0
     for c in range(LOSS_CHUNKS):
         data_loss += self.partial_loss[c]
@@ -889,18 +895,18 @@ cdef double _team_step(Engine self, int thread, int team, floating* x, const flo
                             <floating*> layer.weights,
                             <int64_t> layer.weight_rows * layer.weight_cols)
                 task = team_next(&self.task_counters[n_layers + l])
-            team_barrier(team, &self.waited[thread * WAIT_STRIDE])
+            _meet(self, thread, team)
             if n_delta_blocks > 1:
                 _finish_delta(self, l, <floating*> self.layers[l - 1].delta, first, last,
                               training)
-                team_barrier(team, &self.waited[thread * WAIT_STRIDE])
+                _meet(self, thread, team)
         _finish_first_layer(self, <floating*> self.layers[0].weights, thread, team, &rule,
                             update, total_weight)
     elif thread == 0 and self.alpha > 0:
         for l in range(n_layers):
             self.squares[l] = sum_of_squares(<floating*> self.layers[l].weights,
                                              <int64_t> self.layers[l].weight_rows * self.layers[l].weight_cols)
-    team_barrier(team, &self.waited[thread * WAIT_STRIDE])
+    _meet(self, thread, team)
     squares = 0.0
     for l in range(n_layers):
         squares += self.squares[l]
@@ -1004,7 +1010,7 @@ cdef void _finish_first_layer(Engine self, floating* weights, int thread, int te
     _step_layer(layer, weights, rule, start, stop, thread == 0)
     if self.max_norm > 0:
         # Max-norm needs whole columns: one thread, once every piece has stepped.
-        team_barrier(team, &self.waited[thread * WAIT_STRIDE])
+        _meet(self, thread, team)
         if thread == 0:
             clip_column_norms(weights, layer.weight_rows, layer.weight_cols, self.max_norm,
                               self.column_norms)
