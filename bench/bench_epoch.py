@@ -222,9 +222,9 @@ def thread_pools():
     Returns
     -------
     list of str or None
-        One line per library: kind, implementation, version, threads and
-        file (relative to site-packages when it lies there), or None without
-        threadpoolctl.
+        One line per library: kind, implementation, version, the kernels
+        OpenBLAS chose for this processor, threads and file (relative to
+        site-packages when it lies there), or None without threadpoolctl.
     """
     try:
         from threadpoolctl import threadpool_info
@@ -233,6 +233,8 @@ def thread_pools():
     descriptions = []
     for pool in threadpool_info():
         library = " ".join(filter(None, [pool["user_api"], pool["prefix"], pool.get("version")]))
+        if pool.get("architecture"):
+            library += f" ({pool['architecture']} kernels)"
         location = pool["filepath"].rpartition("site-packages" + os.sep)[2]
         descriptions.append(f"{library}, {pool['num_threads']} threads: {location}")
     return descriptions
@@ -525,6 +527,14 @@ def main(argv=None):
         print("Thread pools:")
         for pool in pools:
             print(f"  {pool}")
+    forced_kernels = os.environ.get("OPENBLAS_CORETYPE")
+    if forced_kernels:
+        print(
+            f"OPENBLAS_CORETYPE={forced_kernels}: OpenBLAS (numpy's matmul, scikit-learn, fastreg)"
+            " runs that processor's kernels, whatever this one supports; PyTorch and JAX bring"
+            " their own. To compare all on this processor's own kernels, run this command with"
+            " OPENBLAS_CORETYPE unset (and OPENBLAS_L2_SIZE, which goes with it)"
+        )
 
     # Peers take turns, round after round, and the matmul rate is measured before every
     # round: a drift of the machine's speed then weighs on every peer alike.
