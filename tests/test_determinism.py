@@ -243,30 +243,75 @@ def test_team_steps_are_thread_count_independent(dtype, case):
     assert all(np.array_equal(a, b) for a, b in zip(d1, d2))
 
 
-@pytest.mark.blas_threads
-@pytest.mark.parametrize("case", ["adam-l2-dropout", "augment-and-sample-weight", "conv1d"])
-def test_team_handing_the_epoch_to_one_thread(dtype, case):
-    """When its threads wait too long for each other (cores shared with other work), the
-    team hands the rest of the epoch to one thread: forced here from the second step on,
-    the weights and losses are those of one thread throughout."""
+def _skip_without_team():
     threadpoolctl = pytest.importorskip("threadpoolctl")
     if fastreg._threads.available_cores() < 2:
         pytest.skip("needs two cores")
     if not any(info["user_api"] == "openmp" for info in threadpoolctl.threadpool_info()):
         pytest.skip("fastreg was built without OpenMP: no team")
 
-    def train(n_threads, hand_over):
-        net, X, y, fit = _team_case(case, dtype)
-        net.n_threads = n_threads
-        if hand_over:
-            net.initialize(X.shape[1])
-            engine = net._engine_for(fit["batch_size"])
-            engine.team_window, engine.team_wait_limit = 0.0, -1.0
-        history = net.fit(X, y, **fit)
-        if hand_over:
-            assert net._engine.solo, "the team never handed the epoch over"
-        return history["loss"], [p.copy() for p in _params(net)]
 
-    (l1, p1), (l2, p2) = train(1, False), train(2, True)
+def _train_with_team_review(case, dtype, n_threads, **review):
+    """Train a team case; `review` sets the engine's team-review attributes first."""
+    net, X, y, fit = _team_case(case, dtype)
+    net.n_threads = n_threads
+    if review:
+        net.initialize(X.shape[1])
+        engine = net._engine_for(fit["batch_size"])
+        for name, value in review.items():
+            setattr(engine, name, value)
+    history = net.fit(X, y, **fit)
+    return net, history["loss"], [p.copy() for p in _params(net)]
+
+
+@pytest.mark.blas_threads
+@pytest.mark.parametrize("case", ["adam-l2-dropout", "augment-and-sample-weight", "conv1d"])
+def test_team_handing_the_epoch_to_one_thread(dtype, case):
+    """When its threads wait too long for each other (cores shared with other work), the
+    team hands the steps to one thread: forced here from the second step on, the weights
+    and losses are those of one thread throughout."""
+    _skip_without_team()
+    _, l1, p1 = _train_with_team_review(case, dtype, 1)
+    net, l2, p2 = _train_with_team_review(case, dtype, 2, team_window=0.0, team_wait_limit=-1.0)
+    assert net._engine.solo_steps == net._engine.step - 1, "the team kept steps"
+    assert l1 == l2
+    assert all(np.array_equal(a, b) for a, b in zip(p1, p2))
+
+
+@pytest.mark.blas_threads
+@pytest.mark.parametrize("case", ["adam-l2-dropout", "augment-and-sample-weight", "sparse"])
+def test_team_and_one_thread_taking_turns(dtype, case):
+    """A team that times one thread against itself after every step (a window of no
+    time, a trial whenever the last is done, the team always faster) alternates: a step
+    on the team, a step on thread 0 with the other parked, inside epochs and across
+    their ends. The weights and losses are those of one thread throughout."""
+    _skip_without_team()
+    _, l1, p1 = _train_with_team_review(case, dtype, 1)
+    net, l2, p2 = _train_with_team_review(
+        case, dtype, 2, team_window=0.0, team_wait_limit=np.inf, trial_interval=0.0,
+        solo_advantage=np.inf)
+    engine = net._engine
+    assert engine.solo_steps == engine.step // 2
+    assert l1 == l2
+    assert all(np.array_equal(a, b) for a, b in zip(p1, p2))
+
+
+@pytest.mark.blas_threads
+def test_team_gives_its_steps_to_a_faster_thread(dtype):
+    """When one thread trains faster than the team (forced: any advantage counts and
+    every window is timed), a trial hands it the steps for a turn; the result is the
+    same."""
+    _skip_without_team()
+    case = "adam-l2-dropout"
+    _, l1, p1 = _train_with_team_review(case, dtype, 1)
+    net, l2, p2 = _train_with_team_review(
+        case, dtype, 2, team_window=0.0, team_wait_limit=np.inf, trial_interval=0.0,
+        solo_advantage=0.0)
+    engine = net._engine
+    # Steps: team, trial on one thread, team (compared: slower than one thread), then
+    # one thread for a turn of 0.1 s of training, longer than this whole fit.
+    assert engine.solo_steps == engine.step - 2
+    assert engine.solo
+    assert engine.trial_interval > 0
     assert l1 == l2
     assert all(np.array_equal(a, b) for a, b in zip(p1, p2))

@@ -36,6 +36,7 @@ from fastreg._update cimport ADAM, StepRule, clip_column_norms, update_parameter
 
 cdef extern from "_team.h" nogil:
     void team_barrier(int team, double* waited)  # the team meets; *waited += this wait
+    void team_park(int team)  # the team meets, untimed
     double team_clock()     # seconds, monotonic
     double team_read(const double* x)  # a counter another thread may be adding to
     int team_size()         # the number of threads of that region
@@ -48,8 +49,11 @@ cdef enum:
     MAX_TEAM = 64           # threads of a team at most
     WAIT_STRIDE = 8         # a thread's wait counter is a cache line from the next one's
 
-cdef double MIN_SOLO_SECONDS = 0.1  # backoff of a team that waited too long: doubling,
-cdef double MAX_SOLO_SECONDS = 3.2  # up to this
+# Seconds of training (see Engine's team review).
+cdef double MIN_SOLO_SECONDS = 0.1   # one thread's turn after it won: doubling while it wins,
+cdef double MAX_SOLO_SECONDS = 3.2   # up to this
+cdef double MIN_TRIAL_SECONDS = 0.25  # between trials of one thread: doubling while the team
+cdef double MAX_TRIAL_SECONDS = 8.0   # wins, up to this
 
 
 cdef struct DenseLayer:
@@ -154,18 +158,30 @@ cdef class Engine:
     cdef int* task_counters         # the next task of each phase of a step (2 per layer)
     cdef double partial_loss[LOSS_CHUNKS]
     cdef bint stop                  # set when the augment hook failed: the team stops
-    # The team watches how long its threads wait for each other. A thread that waited
-    # more than `team_wait_limit` of a window of `team_window` seconds means the cores
-    # are shared with other work (a partner was descheduled): the team hands the rest of
-    # the epoch to one thread, and the epochs of the next `solo_backoff` seconds run on
-    # one thread (a backoff that doubles while the cores stay busy). The result does not
-    # change, only the time it takes.
+    # The team reviews itself every `team_window` seconds of training (the engine's clock
+    # runs only during epochs). It hands the steps to one thread, the others parked, when
+    # a thread waited more than `team_wait_limit` of the window for the others (the cores
+    # are shared with other work), or when one thread alone trained faster than the team
+    # by more than `solo_advantage` (the cores are far apart, the steps too small). Every
+    # `trial_interval` seconds one window runs on one thread, to time it. The turns of one
+    # thread double while it wins, the intervals between trials while the team wins. The
+    # result does not change, only the time it takes.
     cdef public double team_window
     cdef public double team_wait_limit
-    cdef readonly bint solo         # the last epoch ran (from some step on) on one thread
-    cdef double solo_until          # team_clock() before which epochs run on one thread
+    cdef public double solo_advantage
+    cdef public double trial_interval
+    cdef readonly bint solo         # the steps run on thread 0, the others parked
+    cdef readonly int64_t solo_steps  # steps run on one thread while a team was there
+    cdef readonly double clock      # seconds of training with a team at hand
+    cdef double segment_start       # team_clock() when the clock last advanced
+    cdef double solo_until          # clock before which the steps stay on one thread
     cdef double solo_backoff
-    cdef double window_start        # the current window, across epochs
+    cdef double solo_cost           # seconds per sample on one thread, last timed
+    cdef double solo_cost_time      # clock when it was timed
+    cdef bint compare_pending       # the next team window is compared with solo_cost
+    cdef double window_start        # clock when the current window began
+    cdef int64_t window_samples     # samples trained since then
+    cdef int64_t resume_start       # where parked threads take up the epoch again
     cdef double waited[MAX_TEAM * WAIT_STRIDE]  # seconds each thread waited at barriers
     cdef double waited_before[MAX_TEAM]  # each thread's count when the window began
     cdef int64_t work_per_sample    # multiply-adds of one sample's forward pass
@@ -181,6 +197,8 @@ cdef class Engine:
         self.task_counters = NULL
         self.team_window = 0.02
         self.team_wait_limit = 0.5
+        self.solo_advantage = 1.1
+        self.trial_interval = MIN_TRIAL_SECONDS
         self.solo_backoff = MIN_SOLO_SECONDS
         memset(self.waited, 0, sizeof(self.waited))
         memset(self.waited_before, 0, sizeof(self.waited_before))
@@ -527,50 +545,62 @@ cdef void _train_epoch(Engine self, const floating* X, const int64_t* csr_indice
     """Shuffle, then run the epoch's steps on a team of up to n_threads threads."""
     cdef int64_t i
     cdef int thread
-    cdef double now = team_clock()
+    cdef bint starts_solo = self.solo  # read before the team starts, which may change it
     totals[0] = totals[1] = 0.0
     self.stop = False
-    self.solo = now < self.solo_until
-    if self.solo:
-        n_threads = 1
-    elif now - self.window_start > 10 * self.team_window:
-        _start_wait_window(self, now)  # the team was idle: a fresh window
     if shuffle:
         shuffle_indices(order, n_samples, stream_key(self.seed, SHUFFLE_STREAM, epoch, 0))
     elif not given_order:
         for i in range(n_samples):
             order[i] = i
+    self.segment_start = team_clock()
     if n_threads <= 1:
         _epoch_steps(self, X, csr_indices, csr_indptr, Y, sample_weight, n_samples, order,
-                     learning_rate, epoch, 0, 1, totals)
+                     learning_rate, epoch, 0, 1, False, totals)
         return
     with parallel(num_threads=n_threads):
         thread = threadid()
         _epoch_steps(self, X, csr_indices, csr_indptr, Y, sample_weight, n_samples, order,
-                     learning_rate, epoch, thread, team_size(), totals)
+                     learning_rate, epoch, thread, team_size(), starts_solo, totals)
 
 
 cdef void _epoch_steps(Engine self, const floating* X, const int64_t* csr_indices,
                        const int64_t* csr_indptr, const floating* Y,
                        const floating* sample_weight, int64_t n_samples,
                        const int64_t* order, double learning_rate, uint64_t epoch,
-                       int thread, int team, double* totals) noexcept nogil:
-    """One thread's part of an epoch: every thread of the team runs this same loop."""
+                       int thread, int team, bint starts_solo, double* totals) noexcept nogil:
+    """One thread's part of an epoch: every thread of the team runs this same loop. While
+    the engine is solo, thread 0 runs the steps alone and the others wait, parked;
+    `starts_solo` is whether it was when the epoch began."""
     cdef int64_t start = 0, row, p
     cdef int64_t step = self.step
     cdef int i, n_rows, first, last
+    cdef int active = 1 if starts_solo else team  # threads taking part in the steps
     cdef int n_features = self.n_features
     cdef int n_outputs = self.n_outputs
     cdef floating* batch_x = <floating*> self.batch_x
     cdef floating* batch_y = <floating*> self.batch_y
     cdef floating* batch_weight = <floating*> self.batch_weight
     cdef double weight_sum, penalty, batch_loss
-    while start < n_samples:
-        if thread == 0 and team > 1 and start > 0:
-            _check_waits(self, team)
+    while True:
+        if team > 1:
+            if thread == 0:
+                _review_team(self, team)
+                if active == 1 and (not self.solo or start >= n_samples or self.stop):
+                    # The team takes the steps back, or the epoch is over: wake the others.
+                    self.resume_start = start
+                    team_park(team)
+                    active = team
+            elif active == 1:
+                team_park(team)
+                start = self.resume_start
+                step = self.step
+                active = team
+        if start >= n_samples or self.stop:
+            break
         n_rows = <int> min(<int64_t> self.batch_size, n_samples - start)
-        first = _part_start(n_rows, thread, team)
-        last = _part_start(n_rows, thread + 1, team)
+        first = _part_start(n_rows, thread, active)
+        last = _part_start(n_rows, thread + 1, active)
         for i in range(first, last):
             row = order[start + i]
             if csr_indptr == NULL:
@@ -585,63 +615,83 @@ cdef void _epoch_steps(Engine self, const floating* X, const int64_t* csr_indice
                 batch_weight[i] = sample_weight[row]
             if self.label_noise > 0:
                 _replace_label(self, batch_y + i * n_outputs, row, epoch)
-        _meet(self, thread, team)
-        if self.solo and team > 1:
-            # The batch is gathered; thread 0 takes this step and the rest of the epoch.
+        _meet(self, thread, active)
+        if self.solo and active > 1:
+            # The batch is gathered; thread 0 takes this step and the next ones alone.
+            active = 1
             if thread != 0:
-                return
-            team = 1
+                continue
         if self.augment is not None:
             if thread == 0 and self._augment_batch(n_rows) != 0:
                 self.stop = True
-            _meet(self, thread, team)
+            _meet(self, thread, active)
             if self.stop:
-                return
-        batch_loss = _team_step(self, thread, team, batch_x, batch_y,
+                continue
+        batch_loss = _team_step(self, thread, active, batch_x, batch_y,
                                 batch_weight if sample_weight != NULL else NULL, n_rows,
                                 learning_rate, step, True, True, True, &weight_sum, &penalty)
         if thread == 0:
             totals[0] += batch_loss / weight_sum * n_rows
             totals[1] += penalty / weight_sum * n_rows
             self.step = step + 1
+            self.window_samples += n_rows
+            if active < team:
+                self.solo_steps += 1
         step += 1
         start += n_rows
 
 
 cdef inline void _meet(Engine self, int thread, int team) noexcept nogil:
-    """The team's barrier, counting the time this thread waited (see ``_check_waits``)."""
+    """The team's barrier, counting the time this thread waited (see ``_review_team``)."""
     team_barrier(team, &self.waited[thread * WAIT_STRIDE])
 
 
-cdef void _start_wait_window(Engine self, double now) noexcept nogil:
+cdef void _start_window(Engine self) noexcept nogil:
     cdef int i
-    self.window_start = now
+    self.window_start = self.clock
+    self.window_samples = 0
     for i in range(MAX_TEAM):
         self.waited_before[i] = team_read(&self.waited[i * WAIT_STRIDE])
 
 
-cdef void _check_waits(Engine self, int team) noexcept nogil:
-    """By thread 0 between steps: at the end of a window, whether a thread of the team
-    waited too long; if so the team goes solo (the threads read it after the next
-    barrier) and backs off."""
+cdef void _review_team(Engine self, int team) noexcept nogil:
+    """By thread 0 between the steps of a team of `team` threads: advance the clock and,
+    at the end of a window, decide whether the next steps run on one thread or on the
+    team (the parked threads read it after the next barrier; see the Engine's fields)."""
     cdef int i
     cdef double now = team_clock()
-    cdef double span = now - self.window_start
-    cdef double waited
-    cdef bint too_long = False
-    if span < self.team_window:
+    cdef double span, cost
+    cdef bint waited_too_long = False
+    self.clock += now - self.segment_start
+    self.segment_start = now
+    span = self.clock - self.window_start
+    if span < self.team_window or self.window_samples == 0:
         return
-    for i in range(team):
-        waited = team_read(&self.waited[i * WAIT_STRIDE]) - self.waited_before[i]
-        if waited > self.team_wait_limit * span:
-            too_long = True
-    if too_long:
-        self.solo = True
-        self.solo_until = now + self.solo_backoff
-        self.solo_backoff = min(2 * self.solo_backoff, MAX_SOLO_SECONDS)
+    cost = span / self.window_samples
+    if self.solo:
+        self.solo_cost = cost
+        self.solo_cost_time = self.clock
+        if self.clock >= self.solo_until:
+            self.solo = False
+            self.compare_pending = True
     else:
-        self.solo_backoff = MIN_SOLO_SECONDS
-    _start_wait_window(self, now)
+        for i in range(team):
+            if team_read(&self.waited[i * WAIT_STRIDE]) - self.waited_before[i] > self.team_wait_limit * span:
+                waited_too_long = True
+        if waited_too_long or (self.compare_pending and cost > self.solo_advantage * self.solo_cost):
+            self.solo = True
+            self.solo_until = self.clock + self.solo_backoff
+            self.solo_backoff = min(2 * self.solo_backoff, MAX_SOLO_SECONDS)
+            self.trial_interval = MIN_TRIAL_SECONDS
+        elif self.clock - self.solo_cost_time >= self.trial_interval:
+            self.solo = True  # a trial: one window on one thread
+            self.solo_until = self.clock
+        else:
+            if self.compare_pending:
+                self.trial_interval = min(2 * self.trial_interval, MAX_TRIAL_SECONDS)
+            self.solo_backoff = MIN_SOLO_SECONDS
+        self.compare_pending = False
+    _start_window(self)
 
 
 cdef void _team_loss_gradient(Engine self, floating* x, const floating* y,

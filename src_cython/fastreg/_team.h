@@ -1,5 +1,6 @@
 /* What Cython's parallel blocks do not offer: a barrier for the threads of the enclosing
- * OpenMP parallel region that tells how long the thread waited, the size of that team, a
+ * OpenMP parallel region that tells how long the thread waited, a plain one where threads
+ * wait (spinning, then asleep) while one thread works alone, the size of that team, a
  * shared task counter that hands out the next task to whichever thread asks, a clock,
  * and OpenMP's thread limit for the caller. Without OpenMP a team is one thread: a
  * barrier does nothing, the counter is a plain one and nothing needs the clock. */
@@ -39,6 +40,14 @@ static inline void team_barrier(int team, double *waited)
     __atomic_store(waited, &wait, __ATOMIC_RELAXED);
 }
 
+/* The threads of a team of `team` meet here, untimed. */
+static inline void team_park(int team)
+{
+    if (team > 1) {
+#pragma omp barrier
+    }
+}
+
 static inline int team_size(void)
 {
     return omp_get_num_threads();
@@ -68,6 +77,11 @@ static inline void team_barrier(int team, double *waited)
 {
     (void) team;
     (void) waited;
+}
+
+static inline void team_park(int team)
+{
+    (void) team;
 }
 
 static inline int team_size(void)
