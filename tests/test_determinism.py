@@ -251,10 +251,15 @@ def _skip_without_team():
         pytest.skip("fastreg was built without OpenMP: no team")
 
 
-def _train_with_team_review(case, dtype, n_threads, **review):
-    """Train a team case; `review` sets the engine's team-review attributes first."""
+def _train_with_team_review(case, dtype, n_threads, verdict=False, batch_size=None, **review):
+    """Train a team case; `review` sets the engine's team-review attributes first. Unless
+    `verdict`, the engine does not start from the verdict of an earlier one."""
     net, X, y, fit = _team_case(case, dtype)
     net.n_threads = n_threads
+    if batch_size is not None:
+        fit["batch_size"] = batch_size
+    if not verdict:
+        fastreg._engine.forget_team_verdict()
     if review:
         net.initialize(X.shape[1])
         engine = net._engine_for(fit["batch_size"])
@@ -315,3 +320,15 @@ def test_team_gives_its_steps_to_a_faster_thread(dtype):
     assert engine.trial_interval > 0
     assert l1 == l2
     assert all(np.array_equal(a, b) for a, b in zip(p1, p2))
+
+    # The next engine with steps of this size starts from that verdict: on one thread.
+    net, l3, p3 = _train_with_team_review(case, dtype, 2, verdict=True, solo_advantage=0.0)
+    assert net._engine.solo_steps == net._engine.step
+    assert l3 == l1
+    assert all(np.array_equal(a, b) for a, b in zip(p1, p3))
+    # Steps of another size: it times one thread itself (team, trial, team, one thread).
+    batch_size = _team_case(case, dtype)[3]["batch_size"] // 2
+    net, *_ = _train_with_team_review(case, dtype, 2, verdict=True, batch_size=batch_size,
+                                      team_window=0.0, team_wait_limit=np.inf,
+                                      solo_advantage=0.0)
+    assert net._engine.solo_steps == net._engine.step - 2

@@ -19,7 +19,7 @@ import numpy as np
 
 from cython cimport floating
 from cython.parallel cimport parallel, threadid
-from libc.math cimport pow, sqrt
+from libc.math cimport INFINITY, pow, sqrt
 from libc.stdint cimport int64_t, uint64_t, uintptr_t
 from libc.stdlib cimport free, malloc
 from libc.string cimport memcpy, memset
@@ -52,8 +52,21 @@ cdef enum:
 # Seconds of training (see Engine's team review).
 cdef double MIN_SOLO_SECONDS = 0.1   # one thread's turn after it won: doubling while it wins,
 cdef double MAX_SOLO_SECONDS = 3.2   # up to this
-cdef double MIN_TRIAL_SECONDS = 0.25  # between trials of one thread: doubling while the team
+cdef double MIN_TRIAL_SECONDS = 0.5   # between trials of one thread: doubling while the team
 cdef double MAX_TRIAL_SECONDS = 8.0   # wins, up to this
+cdef double VERDICT_SECONDS = 5.0     # how long (wall clock) a review's verdict serves others
+
+
+cdef struct TeamVerdict:
+    int64_t work_per_step   # multiply-adds of a step's forward pass, 0: no verdict yet
+    double solo_cost        # seconds per sample on one thread
+    double team_cost        # seconds per sample on the team
+    double time             # team_clock() of the review
+
+# The last comparison of one thread with the team in this process. An engine with steps of
+# the same size (the next fold of a cross-validation, the next fit of a search) starts
+# from it instead of timing one thread again: many fits are too short to time it.
+cdef TeamVerdict last_verdict
 
 
 cdef struct DenseLayer:
@@ -199,6 +212,7 @@ cdef class Engine:
         self.team_wait_limit = 0.5
         self.solo_advantage = 1.1
         self.trial_interval = MIN_TRIAL_SECONDS
+        self.solo_cost_time = -INFINITY  # the first window after the team's first is a trial
         self.solo_backoff = MIN_SOLO_SECONDS
         memset(self.waited, 0, sizeof(self.waited))
         memset(self.waited_before, 0, sizeof(self.waited_before))
@@ -520,6 +534,12 @@ cdef bint _all_finite(const floating* x, Py_ssize_t size) noexcept nogil:
     return finite
 
 
+def forget_team_verdict():
+    """Forget the last comparison of one thread with the team (for tests: the next engine
+    times one thread itself)."""
+    last_verdict.work_per_step = 0
+
+
 def max_team_threads():
     """The most threads a team may have, as OpenMP says for the calling thread:
     ``OMP_NUM_THREADS``, a limit set through threadpoolctl, or that of a joblib worker
@@ -554,6 +574,9 @@ cdef void _train_epoch(Engine self, const floating* X, const int64_t* csr_indice
         for i in range(n_samples):
             order[i] = i
     self.segment_start = team_clock()
+    if n_threads > 1 and self.clock == 0:
+        _adopt_verdict(self, n_threads)
+        starts_solo = self.solo
     if n_threads <= 1:
         _epoch_steps(self, X, csr_indices, csr_indptr, Y, sample_weight, n_samples, order,
                      learning_rate, epoch, 0, 1, False, totals)
@@ -654,6 +677,21 @@ cdef void _start_window(Engine self) noexcept nogil:
         self.waited_before[i] = team_read(&self.waited[i * WAIT_STRIDE])
 
 
+cdef void _adopt_verdict(Engine self, int n_threads) noexcept nogil:
+    """Before an engine's first team epoch: take up a fresh verdict on steps of this size."""
+    cdef TeamVerdict verdict = last_verdict
+    if (verdict.work_per_step != self.work_per_sample * self.batch_size
+            or self.segment_start - verdict.time > VERDICT_SECONDS):
+        return
+    self.solo_cost = verdict.solo_cost
+    self.solo_cost_time = 0.0
+    if verdict.team_cost > self.solo_advantage * verdict.solo_cost:
+        self.solo = True
+        self.solo_until = self.solo_backoff
+    else:
+        self.compare_pending = True
+
+
 cdef void _review_team(Engine self, int team) noexcept nogil:
     """By thread 0 between the steps of a team of `team` threads: advance the clock and,
     at the end of a window, decide whether the next steps run on one thread or on the
@@ -678,6 +716,11 @@ cdef void _review_team(Engine self, int team) noexcept nogil:
         for i in range(team):
             if team_read(&self.waited[i * WAIT_STRIDE]) - self.waited_before[i] > self.team_wait_limit * span:
                 waited_too_long = True
+        if self.compare_pending:
+            last_verdict.work_per_step = self.work_per_sample * self.batch_size
+            last_verdict.solo_cost = self.solo_cost
+            last_verdict.team_cost = cost
+            last_verdict.time = now
         if waited_too_long or (self.compare_pending and cost > self.solo_advantage * self.solo_cost):
             self.solo = True
             self.solo_until = self.clock + self.solo_backoff
