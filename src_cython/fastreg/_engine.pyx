@@ -574,26 +574,33 @@ cdef void _train_epoch(Engine self, const floating* X, const int64_t* csr_indice
         for i in range(n_samples):
             order[i] = i
     self.segment_start = team_clock()
-    if n_threads > 1 and self.clock == 0:
-        _adopt_verdict(self, n_threads)
-        starts_solo = self.solo
     if n_threads <= 1:
         _epoch_steps(self, X, csr_indices, csr_indptr, Y, sample_weight, n_samples, order,
-                     learning_rate, epoch, 0, 1, False, totals)
+                     learning_rate, epoch, 0, 1, False, False, totals)
+        return
+    if self.clock == 0:
+        _adopt_verdict(self)
+    starts_solo = self.solo
+    if starts_solo and self.solo_until - self.clock > n_samples * self.solo_cost:
+        # One thread's turn outlasts the epoch: no team is woken only to be parked.
+        _epoch_steps(self, X, csr_indices, csr_indptr, Y, sample_weight, n_samples, order,
+                     learning_rate, epoch, 0, 1, True, True, totals)
         return
     with parallel(num_threads=n_threads):
         thread = threadid()
         _epoch_steps(self, X, csr_indices, csr_indptr, Y, sample_weight, n_samples, order,
-                     learning_rate, epoch, thread, team_size(), starts_solo, totals)
+                     learning_rate, epoch, thread, team_size(), True, starts_solo, totals)
 
 
 cdef void _epoch_steps(Engine self, const floating* X, const int64_t* csr_indices,
                        const int64_t* csr_indptr, const floating* Y,
                        const floating* sample_weight, int64_t n_samples,
                        const int64_t* order, double learning_rate, uint64_t epoch,
-                       int thread, int team, bint starts_solo, double* totals) noexcept nogil:
-    """One thread's part of an epoch: every thread of the team runs this same loop. While
-    the engine is solo, thread 0 runs the steps alone and the others wait, parked;
+                       int thread, int team, bint reviewed, bint starts_solo,
+                       double* totals) noexcept nogil:
+    """One thread's part of an epoch: every thread of the team of `team` runs this same
+    loop. With `reviewed` (a team was at hand) thread 0 reviews the team between steps;
+    while the engine is solo, thread 0 runs the steps alone and the others wait, parked.
     `starts_solo` is whether it was when the epoch began."""
     cdef int64_t start = 0, row, p
     cdef int64_t step = self.step
@@ -606,15 +613,15 @@ cdef void _epoch_steps(Engine self, const floating* X, const int64_t* csr_indice
     cdef floating* batch_weight = <floating*> self.batch_weight
     cdef double weight_sum, penalty, batch_loss
     while True:
-        if team > 1:
+        if reviewed:
             if thread == 0:
                 _review_team(self, team)
-                if active == 1 and (not self.solo or start >= n_samples or self.stop):
+                if active < team and (not self.solo or start >= n_samples or self.stop):
                     # The team takes the steps back, or the epoch is over: wake the others.
                     self.resume_start = start
                     team_park(team)
                     active = team
-            elif active == 1:
+            elif active < team:
                 team_park(team)
                 start = self.resume_start
                 step = self.step
@@ -658,7 +665,7 @@ cdef void _epoch_steps(Engine self, const floating* X, const int64_t* csr_indice
             totals[1] += penalty / weight_sum * n_rows
             self.step = step + 1
             self.window_samples += n_rows
-            if active < team:
+            if reviewed and active == 1:
                 self.solo_steps += 1
         step += 1
         start += n_rows
@@ -677,7 +684,7 @@ cdef void _start_window(Engine self) noexcept nogil:
         self.waited_before[i] = team_read(&self.waited[i * WAIT_STRIDE])
 
 
-cdef void _adopt_verdict(Engine self, int n_threads) noexcept nogil:
+cdef void _adopt_verdict(Engine self) noexcept nogil:
     """Before an engine's first team epoch: take up a fresh verdict on steps of this size."""
     cdef TeamVerdict verdict = last_verdict
     if (verdict.work_per_step != self.work_per_sample * self.batch_size
@@ -702,6 +709,11 @@ cdef void _review_team(Engine self, int team) noexcept nogil:
     cdef bint waited_too_long = False
     self.clock += now - self.segment_start
     self.segment_start = now
+    if team == 1 and not self.solo:
+        # One thread's turn ended in an epoch run without a team: the team's window
+        # begins with the next epoch.
+        _start_window(self)
+        return
     span = self.clock - self.window_start
     if span < self.team_window or self.window_samples == 0:
         return
