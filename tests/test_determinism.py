@@ -12,7 +12,11 @@
 """
 import copy
 import pickle
+import subprocess
+import sys
+import textwrap
 import threading
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -332,3 +336,76 @@ def test_team_gives_its_steps_to_a_faster_thread(dtype):
                                       team_window=0.0, team_wait_limit=np.inf,
                                       solo_advantage=0.0)
     assert net._engine.solo_steps == net._engine.step - 2
+
+
+@pytest.mark.blas_threads
+@pytest.mark.parametrize("failing_call", [2, 3, 4])
+def test_team_stops_cleanly_when_the_augment_hook_fails(dtype, failing_call):
+    """Steps alternating between the team and one thread (as in the test above): the hook
+    fails on a step of one thread with the other parked in the middle of the first epoch
+    (call 2), on a team step (3), on the first step of an epoch begun on one thread (4).
+    The error surfaces, no thread is left waiting, and the network trains on."""
+    _skip_without_team()
+    calls = []
+
+    def flaky(X, rng):
+        calls.append(net._engine.solo)
+        if len(calls) == failing_call:
+            raise RuntimeError("the hook failed")
+        return X
+
+    net, X, y, fit = _team_case("adam-l2-dropout", dtype)
+    net.augment = flaky
+    net.n_threads = 2
+    fastreg._engine.forget_team_verdict()
+    net.initialize(X.shape[1])
+    engine = net._engine_for(fit["batch_size"])
+    engine.team_window, engine.team_wait_limit = 0.0, np.inf
+    engine.trial_interval, engine.solo_advantage = 0.0, np.inf
+    with pytest.raises(RuntimeError, match="the hook failed"):
+        net.fit(X, y, **fit)
+    assert calls == [False, True, False, True][:failing_call]
+    history = net.fit(X, y, **fit)
+    assert len(history["loss"]) == fit["epochs"] and np.all(np.isfinite(history["loss"]))
+    assert len(calls) == failing_call + 6
+
+
+@pytest.mark.blas_threads
+def test_team_taking_turns_on_busy_cores():
+    """The hand-overs of the test above, with both cores also busy with other processes:
+    a partner thread is often descheduled between a barrier and reading the team's word,
+    while thread 0 goes on alone. Thirty fits must end (a child process, so that a team
+    that waits forever fails the test instead of hanging it) with the weights of one
+    thread."""
+    _skip_without_team()
+    script = textwrap.dedent(
+        """
+        import sys
+        import numpy as np
+        import fastreg
+        sys.path.insert(0, sys.argv[1])
+        from test_determinism import _params, _train_with_team_review
+
+        _, _, reference = _train_with_team_review("adam-l2-dropout", "float64", 1)
+        for _ in range(30):
+            net, _, params = _train_with_team_review(
+                "adam-l2-dropout", "float64", 2, team_window=0.0, team_wait_limit=np.inf,
+                trial_interval=0.0, solo_advantage=np.inf)
+            assert net._engine.solo_steps == net._engine.step // 2
+            assert all(np.array_equal(a, b) for a, b in zip(reference, params))
+        print("ok")
+        """
+    )
+    spin = "import time\nend = time.time() + 60\nwhile time.time() < end: pass"
+    busy = [subprocess.Popen([sys.executable, "-c", spin]) for _ in range(2)]
+    try:
+        child = subprocess.run([sys.executable, "-c", script, str(Path(__file__).parent)],
+                               capture_output=True, text=True, timeout=50)
+    except subprocess.TimeoutExpired:
+        pytest.fail("a team of two threads waited forever")
+    finally:
+        for process in busy:
+            process.kill()
+            process.wait()
+    assert child.returncode == 0, child.stderr
+    assert child.stdout.strip() == "ok"

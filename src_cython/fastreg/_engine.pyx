@@ -184,6 +184,7 @@ cdef class Engine:
     cdef public double solo_advantage
     cdef public double trial_interval
     cdef readonly bint solo         # the steps run on thread 0, the others parked
+    cdef bint hand_over             # `solo` as thread 0 last told the team, before a gather
     cdef readonly int64_t solo_steps  # steps run on one thread while a team was there
     cdef readonly double clock      # seconds of training with a team at hand
     cdef double segment_start       # team_clock() when the clock last advanced
@@ -621,6 +622,10 @@ cdef void _epoch_steps(Engine self, const floating* X, const int64_t* csr_indice
                     self.resume_start = start
                     team_park(team)
                     active = team
+                if active == team:
+                    # The others read this after the gather's barrier. `solo` itself may
+                    # change before a slow partner reads it: thread 0 alone does not wait.
+                    self.hand_over = self.solo
             elif active < team:
                 team_park(team)
                 start = self.resume_start
@@ -646,7 +651,7 @@ cdef void _epoch_steps(Engine self, const floating* X, const int64_t* csr_indice
             if self.label_noise > 0:
                 _replace_label(self, batch_y + i * n_outputs, row, epoch)
         _meet(self, thread, active)
-        if self.solo and active > 1:
+        if active > 1 and self.hand_over:
             # The batch is gathered; thread 0 takes this step and the next ones alone.
             active = 1
             if thread != 0:
