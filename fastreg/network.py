@@ -92,7 +92,10 @@ class Network:
         worker processes, which share the cores); -1: every available core. With
         threadpoolctl installed, fastreg splits the matrix products itself and the weights
         do not depend on this number; without it, BLAS threads them as it pleases and
-        float32 results may differ in the last bits between thread counts.
+        float32 results may differ in the last bits between thread counts. This is the
+        most threads a step uses: the team times itself against one thread while it
+        trains and hands the steps to one thread while that is faster (small steps,
+        cores busy with other work or far apart), with the same results.
 
     Attributes
     ----------
