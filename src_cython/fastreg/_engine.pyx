@@ -566,7 +566,7 @@ cdef void _train_epoch(Engine self, const floating* X, const int64_t* csr_indice
     """Shuffle, then run the epoch's steps on a team of up to n_threads threads."""
     cdef int64_t i
     cdef int thread
-    cdef bint starts_solo = self.solo  # read before the team starts, which may change it
+    cdef bint starts_solo
     totals[0] = totals[1] = 0.0
     self.stop = False
     if shuffle:
@@ -581,7 +581,7 @@ cdef void _train_epoch(Engine self, const floating* X, const int64_t* csr_indice
         return
     if self.clock == 0:
         _adopt_verdict(self)
-    starts_solo = self.solo
+    starts_solo = self.solo  # read before the team starts, whose reviews may change it
     if starts_solo and self.solo_until - self.clock > n_samples * self.solo_cost:
         # One thread's turn outlasts the epoch: no team is woken only to be parked.
         _epoch_steps(self, X, csr_indices, csr_indptr, Y, sample_weight, n_samples, order,
@@ -707,7 +707,7 @@ cdef void _adopt_verdict(Engine self) noexcept nogil:
 cdef void _review_team(Engine self, int team) noexcept nogil:
     """By thread 0 between the steps of a team of `team` threads: advance the clock and,
     at the end of a window, decide whether the next steps run on one thread or on the
-    team (the parked threads read it after the next barrier; see the Engine's fields)."""
+    team (`solo`, which the team learns through `hand_over`; see the Engine's fields)."""
     cdef int i
     cdef double now = team_clock()
     cdef double span, cost
