@@ -84,6 +84,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from machine import cpu_model, print_thread_pools, thread_pools
 from peers import PEERS, SEED, Workload, usable_cores
 
 WORKLOADS = {
@@ -202,42 +203,6 @@ def measure_matmul_gflops(size):
         a @ b
         seconds.append(time.perf_counter() - start)
     return {"seconds": seconds, "gflops": 2 * size**3 / statistics.median(seconds) / 1e9}
-
-
-def cpu_model():
-    """Return the CPU model name from /proc/cpuinfo, or what the platform module knows."""
-    try:
-        with open("/proc/cpuinfo") as cpuinfo:
-            for line in cpuinfo:
-                if line.startswith("model name"):
-                    return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or "unknown CPU"
-
-
-def thread_pools():
-    """Describe the BLAS and OpenMP libraries loaded so far, if threadpoolctl is installed.
-
-    Returns
-    -------
-    list of str or None
-        One line per library: kind, implementation, version, the kernels
-        OpenBLAS chose for this processor, threads and file (relative to
-        site-packages when it lies there), or None without threadpoolctl.
-    """
-    try:
-        from threadpoolctl import threadpool_info
-    except ImportError:
-        return None
-    descriptions = []
-    for pool in threadpool_info():
-        library = " ".join(filter(None, [pool["user_api"], pool["prefix"], pool.get("version")]))
-        if pool.get("architecture"):
-            library += f" ({pool['architecture']} kernels)"
-        location = pool["filepath"].rpartition("site-packages" + os.sep)[2]
-        descriptions.append(f"{library}, {pool['num_threads']} threads: {location}")
-    return descriptions
 
 
 def format_table(header, rows):
@@ -520,21 +485,7 @@ def main(argv=None):
         busy = load > BUSY_LOAD * usable_cores()
         warning = " (other work on this machine will disturb the timings)" if busy else ""
         print(f"Load average over the last minute: {load:.2f}{warning}")
-    pools = thread_pools()
-    if pools is None:
-        print("Thread pools: unknown (pip install threadpoolctl to list BLAS and OpenMP libraries)")
-    else:
-        print("Thread pools:")
-        for pool in pools:
-            print(f"  {pool}")
-    forced_kernels = os.environ.get("OPENBLAS_CORETYPE")
-    if forced_kernels:
-        print(
-            f"OPENBLAS_CORETYPE={forced_kernels}: OpenBLAS (numpy's matmul, scikit-learn, fastreg)"
-            " runs that processor's kernels, whatever this one supports; PyTorch and JAX bring"
-            " their own. To compare all on this processor's own kernels, run this command with"
-            " OPENBLAS_CORETYPE unset (and OPENBLAS_L2_SIZE, which goes with it)"
-        )
+    print_thread_pools()
 
     # Peers take turns, round after round, and the matmul rate is measured before every
     # round: a drift of the machine's speed then weighs on every peer alike.

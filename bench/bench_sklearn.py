@@ -27,6 +27,7 @@ from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 
 import fastreg
+from machine import cpu_model, print_thread_pools
 
 DATASETS = {
     "digits": (load_digits, "MLPClassifier"),
@@ -62,8 +63,10 @@ def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeats", type=int, default=3, help="timed runs per cell (median)")
     args = parser.parse_args(argv)
+    print(f"CPU: {cpu_model()}")
     if hasattr(os, "getloadavg"):
         print(f"Load average over the last minute: {os.getloadavg()[0]:.2f} on {os.cpu_count()} cores")
+    print_thread_pools()
     header = f"{'dataset':<14}{'fastreg s':>11}{'sklearn s':>11}{'speed-up':>10}{'fastreg score':>15}{'sklearn score':>15}"
     print(header)
     print("-" * len(header))
