@@ -69,6 +69,37 @@ def test_mask_elements_are_independent():
         assert abs(r) < bound, r
 
 
+def _splitmix64_mask(seed, step, layer, n_elements, keep):
+    """The keep-mask of one stream in plain NumPy: SplitMix64 (wrapping uint64 arithmetic),
+    the stream's key from (seed, purpose 1 = dropout, step, layer), element c taking the
+    low (c even) or high (c odd) 32 bits of draw c // 2, kept when below keep * 2**32."""
+
+    def mix64(z):
+        z = np.asarray(z, dtype=np.uint64)
+        z = (z ^ (z >> np.uint64(30))) * np.uint64(0xBF58476D1CE4E5B9)
+        z = (z ^ (z >> np.uint64(27))) * np.uint64(0x94D049BB133111EB)
+        return z ^ (z >> np.uint64(31))
+
+    with np.errstate(over="ignore"):
+        key = mix64(mix64(mix64(np.uint64(seed) ^ (np.uint64(1) << np.uint64(56)))
+                          ^ np.uint64(step)) + np.uint64(layer))
+        counters = np.arange(1, (n_elements + 1) // 2 + 1, dtype=np.uint64)
+        draws = mix64(key + counters * np.uint64(0x9E3779B97F4A7C15))
+    halves = np.stack([draws & np.uint64(0xFFFFFFFF), draws >> np.uint64(32)], axis=1).ravel()
+    return halves[:n_elements] < np.uint64(int(keep * 2**32))
+
+
+@pytest.mark.parametrize("n_cols", [1, 2, 3, 31, 64, 1001])
+def test_mask_is_the_splitmix64_stream(n_cols):
+    """Every row, whether it starts on the low or the high half of a draw and whatever its
+    length, is the stream computed independently in NumPy (the mask loop is compiled for
+    each processor's vector width; each version must give these bits)."""
+    n_rows, keep = 37, 0.6
+    mask = _random.bernoulli_mask(2**40 + 9, 123, 2, n_rows, n_cols, keep)
+    expected = _splitmix64_mask(2**40 + 9, 123, 2, n_rows * n_cols, keep)
+    np.testing.assert_array_equal(mask.ravel(), expected)
+
+
 def test_mask_determinism_and_layout():
     a = _random.bernoulli_mask(5, 10, 1, 30, 17, 0.5)
     assert np.array_equal(a, _random.bernoulli_mask(5, 10, 1, 30, 17, 0.5))

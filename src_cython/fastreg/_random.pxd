@@ -2,7 +2,8 @@
 #
 # A key names one stream (seed, purpose, step, layer); the counter names one element of it
 # (row * width + unit). Nothing is sequential, so a mask or a permutation is the same
-# whatever the number of threads and however rows are split among them.
+# whatever the number of threads and however rows are split among them. The draws and the
+# dropout keep-mask are C (_draws.h), which compiles the mask loop for each processor.
 from libc.math cimport cos, log, sqrt
 from libc.stdint cimport int64_t, uint64_t
 
@@ -13,43 +14,20 @@ cdef enum StreamPurpose:
     LABEL_NOISE_STREAM = 4
     WEIGHT_NOISE_STREAM = 5
 
-cdef inline uint64_t mix64(uint64_t z) noexcept nogil:
-    """SplitMix64's finalizer: a bijective mixer whose output bits all depend on every input bit."""
-    z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ULL
-    z = (z ^ (z >> 27)) * 0x94D049BB133111EBULL
-    return z ^ (z >> 31)
+cdef extern from "_draws.h" nogil:
+    uint64_t mix64(uint64_t z)  # SplitMix64's finalizer
+    uint64_t random_bits(uint64_t key, uint64_t counter)  # draw `counter` of stream `key`
+    # mask[j] := draw < threshold, on 32 bits: the n elements from `first` (two per draw)
+    void fill_keep_mask(unsigned char* mask, Py_ssize_t n, uint64_t key, uint64_t first,
+                        uint64_t threshold)
 
 cdef inline uint64_t stream_key(uint64_t seed, uint64_t purpose, uint64_t step,
                                 uint64_t layer) noexcept nogil:
     return mix64(mix64(mix64(seed ^ (purpose << 56)) ^ step) + layer)
 
-cdef inline uint64_t random_bits(uint64_t key, uint64_t counter) noexcept nogil:
-    """64 random bits: the SplitMix64 sequence of `key`, at position `counter`."""
-    return mix64(key + (counter + 1) * 0x9E3779B97F4A7C15ULL)
-
 cdef inline uint64_t keep_threshold(double keep) noexcept nogil:
     """Threshold t on 32 random bits with P(bits < t) = keep, up to 2**-32."""
     return <uint64_t> (keep * 4294967296.0)
-
-cdef inline void fill_keep_mask(unsigned char* mask, Py_ssize_t n, uint64_t key,
-                                uint64_t first, uint64_t threshold) noexcept nogil:
-    """mask[j] := 1 with probability keep, for the elements first .. first + n - 1.
-
-    Element c of a stream uses half of draw c // 2: the low 32 bits if c is even, the
-    high 32 bits if odd.
-    """
-    cdef Py_ssize_t j = 0
-    cdef uint64_t bits
-    if n > 0 and first & 1:
-        mask[0] = (random_bits(key, first >> 1) >> 32) < threshold
-        j = 1
-    while j + 1 < n:
-        bits = random_bits(key, (first + j) >> 1)
-        mask[j] = (bits & 0xFFFFFFFFULL) < threshold
-        mask[j + 1] = (bits >> 32) < threshold
-        j += 2
-    if j < n:
-        mask[j] = (random_bits(key, (first + j) >> 1) & 0xFFFFFFFFULL) < threshold
 
 cdef inline double uniform_open(uint64_t bits) noexcept nogil:
     """A double in (0, 1): the top 53 bits, offset by half a step."""
