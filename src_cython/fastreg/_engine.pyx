@@ -65,7 +65,8 @@ cdef struct TeamVerdict:
 
 # The last comparison of one thread with the team in this process. An engine with steps of
 # the same size (the next fold of a cross-validation, the next fit of a search) starts
-# from it instead of timing one thread again: many fits are too short to time it.
+# from it instead of timing one thread again: many fits are too short to time it. Engines
+# training in several Python threads may write it at once; it is only where a review starts.
 cdef TeamVerdict last_verdict
 
 
