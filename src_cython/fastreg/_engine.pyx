@@ -690,15 +690,23 @@ cdef void _start_window(Engine self) noexcept nogil:
         self.waited_before[i] = team_read(&self.waited[i * WAIT_STRIDE])
 
 
+cdef inline int64_t _work_per_step(Engine self) noexcept nogil:
+    return self.work_per_sample * self.batch_size
+
+
+cdef inline bint _one_thread_wins(Engine self, double team_cost, double solo_cost) noexcept nogil:
+    return team_cost > self.solo_advantage * solo_cost
+
+
 cdef void _adopt_verdict(Engine self) noexcept nogil:
     """Before an engine's first team epoch: take up a fresh verdict on steps of this size."""
     cdef TeamVerdict verdict = last_verdict
-    if (verdict.work_per_step != self.work_per_sample * self.batch_size
+    if (verdict.work_per_step != _work_per_step(self)
             or self.segment_start - verdict.time > VERDICT_SECONDS):
         return
     self.solo_cost = verdict.solo_cost
     self.solo_cost_time = 0.0
-    if verdict.team_cost > self.solo_advantage * verdict.solo_cost:
+    if _one_thread_wins(self, verdict.team_cost, verdict.solo_cost):
         self.solo = True
         self.solo_until = self.solo_backoff
     else:
@@ -711,7 +719,7 @@ cdef void _review_team(Engine self, int team) noexcept nogil:
     team (`solo`, which the team learns through `hand_over`; see the Engine's fields)."""
     cdef int i
     cdef double now = team_clock()
-    cdef double span, cost
+    cdef double span, cost, waited
     cdef bint waited_too_long = False
     self.clock += now - self.segment_start
     self.segment_start = now
@@ -732,14 +740,16 @@ cdef void _review_team(Engine self, int team) noexcept nogil:
             self.compare_pending = True
     else:
         for i in range(team):
-            if team_read(&self.waited[i * WAIT_STRIDE]) - self.waited_before[i] > self.team_wait_limit * span:
+            waited = team_read(&self.waited[i * WAIT_STRIDE]) - self.waited_before[i]
+            if waited > self.team_wait_limit * span:
                 waited_too_long = True
         if self.compare_pending:
-            last_verdict.work_per_step = self.work_per_sample * self.batch_size
+            last_verdict.work_per_step = _work_per_step(self)
             last_verdict.solo_cost = self.solo_cost
             last_verdict.team_cost = cost
             last_verdict.time = now
-        if waited_too_long or (self.compare_pending and cost > self.solo_advantage * self.solo_cost):
+        if waited_too_long or (self.compare_pending
+                               and _one_thread_wins(self, cost, self.solo_cost)):
             self.solo = True
             self.solo_until = self.clock + self.solo_backoff
             self.solo_backoff = min(2 * self.solo_backoff, MAX_SOLO_SECONDS)
