@@ -58,6 +58,18 @@ class BuildExtWithOptionalOpenMP(build_ext):
         return True
 
 
+def render_templates():
+    """Write ``_x.pyx`` from each ``_x.pyx.tp`` (Cython's Tempita): one source per dtype."""
+    from Cython import Tempita
+
+    for template in sorted(KERNEL_DIR.glob("_*.pyx.tp")):
+        target = template.with_suffix("")
+        text = Tempita.sub(template.read_text(), name=template.name)
+        if not target.exists() or target.read_text() != text:
+            target.write_text(text)
+
+
+render_templates()
 extensions = [
     Extension(f"fastreg.{pyx.stem}", [str(pyx)])
     for pyx in sorted(KERNEL_DIR.glob("_*.pyx"))

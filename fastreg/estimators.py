@@ -271,19 +271,15 @@ class _BaseMLP(BaseEstimator):
         return network
 
     def _sync_network_weights(self):
-        """Adopt weights the user assigned to coefs_ / intercepts_ (lists or their items)."""
+        """Copy into the network weights the user assigned to coefs_ / intercepts_ (lists
+        or their items), checked by its set_weights."""
         network = self._network
         coefs, intercepts = self.coefs_, self.intercepts_
-        if coefs is network.coefs_ and intercepts is network.intercepts_ and all(
-            type(a) is np.ndarray and a.dtype == network.dtype and a.flags.c_contiguous and a.flags.writeable
-            for a in coefs + intercepts
-        ):
+        if coefs is network.coefs_ and intercepts is network.intercepts_ and network._public_arrays_unchanged():
             return
-        values = [np.array(a) for a in coefs], [np.array(a) for a in intercepts]
-        if coefs is network.coefs_:
-            network.coefs_ = [np.empty_like(a, dtype=network.dtype, order="C") for a in values[0]]
-            network.intercepts_ = [np.empty_like(a, dtype=network.dtype, order="C") for a in values[1]]
-        network.set_weights(*values)
+        if not isinstance(coefs, (list, tuple)) or not isinstance(intercepts, (list, tuple)):
+            raise ValueError("coefs_ and intercepts_ must be lists of arrays.")
+        network.set_weights(list(coefs), list(intercepts))
         self.coefs_, self.intercepts_ = network.coefs_, network.intercepts_
 
     # ------------------------------------------------------------------ fitting
@@ -591,11 +587,8 @@ class _BaseMLP(BaseEstimator):
         super().__setstate__(state)
         network = self.__dict__.get("_network")
         if network is not None:
-            # joblib may hand back read-only memory maps: the engine writes into its arrays.
+            # The network hands out new views of its weights: coefs_ becomes them again.
             self._sync_network_weights()
-            network._optimizer_state = [
-                tuple(None if a is None else np.array(a) for a in arrays) for arrays in network._optimizer_state
-            ]
 
     def __sklearn_is_fitted__(self):
         return "_network" in self.__dict__

@@ -2,8 +2,7 @@
 from dataclasses import dataclass
 from numbers import Integral, Real
 
-#: Activation names and the codes the kernels use (see src_cython/fastreg/_dense.pxd).
-ACTIVATIONS = {"identity": 0, "logistic": 1, "tanh": 2, "relu": 3}
+from fastreg._config import ACTIVATIONS
 
 
 @dataclass(frozen=True)

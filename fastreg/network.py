@@ -6,6 +6,7 @@ import time
 import numpy as np
 
 from fastreg import _engine
+from fastreg._config import ACTIVATIONS, LOSSES, EngineConfig, LayerConfig
 from fastreg._threads import resolve_n_threads, single_threaded_blas
 from fastreg._validation import (
     all_finite,
@@ -18,17 +19,10 @@ from fastreg._validation import (
     is_sparse,
 )
 from fastreg.averaging import EMA, SWA
-from fastreg.layers import ACTIVATIONS, Conv1D, Dense
+from fastreg.layers import Conv1D, Dense
 from fastreg.optimizers import SGD, AdamW, Optimizer
 from fastreg.regularizers import combine
 
-#: Loss names and the codes the kernels use (see src_cython/fastreg/_loss.pxd).
-LOSSES = {
-    "softmax_cross_entropy": 0,
-    "logistic_cross_entropy": 1,
-    "squared_error": 2,
-    "poisson": 3,
-}
 DROPOUT_MODES = ("inverted", "vanilla")
 
 
@@ -97,9 +91,17 @@ class Network:
         trains and hands the steps to one thread while that is faster (small steps,
         cores busy with other work or far apart), with the same results.
 
+    Every setting above is a public attribute, checked again at every fit: a new value
+    takes effect then (a new optimizer starts from a fresh state unless it keeps state of
+    the same kind), an invalid one raises an error that names it.
+
     Attributes
     ----------
     coefs_ : list of ndarray of shape (fan_in, fan_out)
+        Views of the weights the engine trains (they cannot be resized). Writing into
+        them changes the weights; an array put in their place is copied into the weights
+        at the next fit or predict (it must have the same shape), as :meth:`set_weights`
+        does.
     intercepts_ : list of ndarray of shape (fan_out,)
     n_features_in_ : int
     epochs_ : int
@@ -130,78 +132,33 @@ class Network:
         n_threads=None,
     ):
         self.layers = list(layers)
-        if not self.layers:
-            raise ValueError("layers must hold at least the output layer.")
-        for layer in self.layers:
-            if not isinstance(layer, (Dense, Conv1D)):
-                raise TypeError(f"layers must be Dense or Conv1D objects, got {layer!r}.")
-        kinds = [isinstance(layer, Conv1D) for layer in self.layers]
-        if any(kinds[i + 1] and not kinds[i] for i in range(len(kinds) - 1)) or kinds[-1]:
-            raise ValueError("Conv1D layers must come first, before the Dense layers and the output.")
-        output = self.layers[-1]
-        if output.activation != "identity" or output.dropout != 0:
-            raise ValueError(
-                "The output layer must be Dense(units) with the default activation and no "
-                f"dropout; its output function comes from the loss. Got {output!r}."
-            )
-        if loss not in LOSSES:
-            raise ValueError(f"loss must be one of {sorted(LOSSES)}, got {loss!r}.")
         self.loss = loss
         self.optimizer = SGD() if optimizer is None else optimizer
-        if not isinstance(self.optimizer, Optimizer):
-            raise TypeError(f"optimizer must be SGD, Adam or AdamW, got {self.optimizer!r}.")
         self.regularizers = tuple(regularizers)
-        self._regularization = combine(self.regularizers)
-        if isinstance(self.optimizer, AdamW):
-            if self._regularization["weight_decay"] > 0:
-                raise ValueError("Give weight decay once: AdamW(weight_decay=...) or WeightDecay.")
-            self._regularization["weight_decay"] = float(self.optimizer.weight_decay)
-        self.input_dropout = check_probability(input_dropout, "input_dropout")
-        if (
-            isinstance(input_noise, bool)
-            or not isinstance(input_noise, numbers.Real)
-            or not (0 <= input_noise < math.inf)
-        ):
-            raise ValueError(f"input_noise must be a finite float >= 0, got {input_noise!r}.")
-        self.input_noise = float(input_noise)
-        if (
-            isinstance(weight_noise, bool)
-            or not isinstance(weight_noise, numbers.Real)
-            or not (0 <= weight_noise < math.inf)
-        ):
-            raise ValueError(f"weight_noise must be a finite float >= 0, got {weight_noise!r}.")
-        self.weight_noise = float(weight_noise)
-        self.label_noise = check_probability(label_noise, "label_noise")
-        if self.label_noise > 0 and loss not in ("softmax_cross_entropy", "logistic_cross_entropy"):
-            raise ValueError("label_noise applies to the cross-entropy losses only.")
-        if augment is not None and not callable(augment):
-            raise TypeError(f"augment must be a callable (X_batch, rng) -> X_batch, got {augment!r}.")
+        self.input_dropout = input_dropout
+        self.input_noise = input_noise
+        self.weight_noise = weight_noise
+        self.label_noise = label_noise
         self.augment = augment
-        if averaging is not None and not isinstance(averaging, (EMA, SWA)):
-            raise TypeError(f"averaging must be None, EMA(...) or SWA(...), got {averaging!r}.")
         self.averaging = averaging
+        self.dropout_mode = dropout_mode
+        self.label_smoothing = label_smoothing
+        self.dtype = dtype
+        self.n_threads = n_threads
+        settings = self._checked_settings()
+        for name in ("input_dropout", "input_noise", "weight_noise", "label_noise",
+                     "label_smoothing", "dtype"):
+            setattr(self, name, settings[name])
+        self._weights = self._biases = self._optimizer_state = self._averages = None
+        self._state_kind = None
+        self._published = {}
         self.averaged_coefs_ = self.averaged_intercepts_ = None
         self._averaged_count = 0
-        if dropout_mode not in DROPOUT_MODES:
-            raise ValueError(f"dropout_mode must be one of {DROPOUT_MODES}, got {dropout_mode!r}.")
-        self.dropout_mode = dropout_mode
-        self.label_smoothing = check_probability(label_smoothing, "label_smoothing")
-        if self.label_smoothing > 0 and loss not in ("softmax_cross_entropy", "logistic_cross_entropy"):
-            raise ValueError("label_smoothing applies to the cross-entropy losses only.")
-        self.dtype = check_dtype(dtype)
-        if n_threads is not None and (
-            isinstance(n_threads, bool)
-            or not isinstance(n_threads, numbers.Integral)
-            or not (n_threads >= 1 or n_threads == -1)
-        ):
-            raise ValueError(f"n_threads must be None, -1 or a positive integer, got {n_threads!r}.")
-        self.n_threads = n_threads
         self._rng = np.random.default_rng(random_state)
         self._seed = int(self._rng.integers(0, 2**63))
         self._augment_rng = np.random.default_rng([self._seed, 1])
         self.coefs_ = None
         self.intercepts_ = None
-        self._optimizer_state = None
         self._engine = None
         self.n_features_in_ = None
         self.epochs_ = 0
@@ -211,6 +168,104 @@ class Network:
     @property
     def n_outputs(self):
         return self.layers[-1].units
+
+    # ------------------------------------------------------------------ settings
+    def _checked_settings(self):
+        """Every public setting checked (again: they are attributes anyone may set), with
+        the engine's regularization constants; ValueError or TypeError naming the one that
+        is wrong."""
+        layers = self.layers
+        if not isinstance(layers, (list, tuple)) or not layers:
+            raise ValueError(f"layers must be a non-empty list of Dense and Conv1D layers, got {layers!r}.")
+        for layer in layers:
+            if not isinstance(layer, (Dense, Conv1D)):
+                raise TypeError(f"layers must be Dense or Conv1D objects, got {layer!r}.")
+        kinds = [isinstance(layer, Conv1D) for layer in layers]
+        if any(kinds[i + 1] and not kinds[i] for i in range(len(kinds) - 1)) or kinds[-1]:
+            raise ValueError("layers: Conv1D layers must come first, before the Dense layers and the output.")
+        output = layers[-1]
+        if output.activation != "identity" or output.dropout != 0:
+            raise ValueError(
+                "layers: the output layer must be Dense(units) with the default activation and "
+                f"no dropout; its output function comes from the loss. Got {output!r}."
+            )
+        if not isinstance(self.loss, str) or self.loss not in LOSSES:
+            raise ValueError(f"loss must be one of {sorted(LOSSES)}, got {self.loss!r}.")
+        cross_entropy = self.loss in ("softmax_cross_entropy", "logistic_cross_entropy")
+        if not isinstance(self.optimizer, Optimizer):
+            raise TypeError(f"optimizer must be SGD, Adam or AdamW, got {self.optimizer!r}.")
+        if not isinstance(self.regularizers, (list, tuple)):
+            raise TypeError(f"regularizers must be a sequence, got {self.regularizers!r}.")
+        regularization = combine(self.regularizers)
+        if isinstance(self.optimizer, AdamW):
+            if regularization["weight_decay"] > 0:
+                raise ValueError("regularizers: give weight decay once, AdamW(weight_decay=...) or WeightDecay.")
+            regularization["weight_decay"] = float(self.optimizer.weight_decay)
+        settings = {"regularization": regularization}
+        settings["input_dropout"] = check_probability(self.input_dropout, "input_dropout")
+        for name in ("input_noise", "weight_noise"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, numbers.Real) or not (0 <= value < math.inf):
+                raise ValueError(f"{name} must be a finite float >= 0, got {value!r}.")
+            settings[name] = float(value)
+        for name in ("label_noise", "label_smoothing"):
+            settings[name] = check_probability(getattr(self, name), name)
+            if settings[name] > 0 and not cross_entropy:
+                raise ValueError(f"{name} applies to the cross-entropy losses only.")
+        if self.augment is not None and not callable(self.augment):
+            raise TypeError(f"augment must be a callable (X_batch, rng) -> X_batch, got {self.augment!r}.")
+        if self.averaging is not None and not isinstance(self.averaging, (EMA, SWA)):
+            raise TypeError(f"averaging must be None, EMA(...) or SWA(...), got {self.averaging!r}.")
+        if self.dropout_mode not in DROPOUT_MODES:
+            raise ValueError(f"dropout_mode must be one of {DROPOUT_MODES}, got {self.dropout_mode!r}.")
+        settings["dtype"] = check_dtype(self.dtype)
+        n_threads = self.n_threads
+        if n_threads is not None and (
+            isinstance(n_threads, bool)
+            or not isinstance(n_threads, numbers.Integral)
+            or not (n_threads >= 1 or n_threads == -1)
+        ):
+            raise ValueError(f"n_threads must be None, -1 or a positive integer, got {n_threads!r}.")
+        return settings
+
+    @property
+    def _regularization(self):
+        """The engine's ``alpha``, ``weight_decay``, ``l1`` and ``max_norm``."""
+        return self._checked_settings()["regularization"]
+
+    def _engine_config(self, batch_size, settings):
+        """The frozen configuration of an engine for steps of up to ``batch_size`` rows."""
+        shapes, convolutions = self._geometry(self.n_features_in_)
+        regularization = settings["regularization"]
+        optimizer = self.optimizer
+        return EngineConfig(
+            dtype=np.dtype(settings["dtype"]).name,
+            n_features=self.n_features_in_,
+            layers=tuple(
+                LayerConfig(shape, ACTIVATIONS[layer.activation], 1.0 - layer.dropout, geometry)
+                for layer, shape, geometry in zip(self.layers, shapes, convolutions)
+            ),
+            batch_size=batch_size,
+            seed=self._seed,
+            loss=LOSSES[self.loss],
+            label_smoothing=settings["label_smoothing"],
+            inverted_dropout=self.dropout_mode == "inverted",
+            input_keep=1.0 - settings["input_dropout"],
+            input_noise=settings["input_noise"],
+            label_noise=settings["label_noise"],
+            weight_noise=settings["weight_noise"],
+            optimizer=optimizer.code,
+            momentum=float(getattr(optimizer, "momentum", 0.0)),
+            beta1=float(getattr(optimizer, "beta1", 0.0)),
+            beta2=float(getattr(optimizer, "beta2", 0.0)),
+            epsilon=float(getattr(optimizer, "epsilon", 0.0)),
+            alpha=regularization["alpha"],
+            weight_decay=regularization["weight_decay"],
+            l1=regularization["l1"],
+            max_norm=regularization["max_norm"],
+            average_decay=float(self.averaging.decay) if isinstance(self.averaging, EMA) else 0.0,
+            augment=self.augment,
+        )
 
     # ------------------------------------------------------------------ parameters
     def _geometry(self, n_features):
@@ -244,35 +299,100 @@ class Network:
         convolution's fans are ``kernel_size`` times its input and output channels.
         """
         n_features = check_positive_int(n_features, "n_features")
+        self.dtype = self._checked_settings()["dtype"]
         shapes, _ = self._geometry(n_features)
-        self.coefs_, self.intercepts_ = [], []
+        self._weights, self._biases = [], []
         for layer, (rows, cols) in zip(self.layers, shapes):
             factor = 2.0 if layer.activation == "logistic" else 6.0
             fan_out = cols * layer.kernel_size if isinstance(layer, Conv1D) else cols
             bound = math.sqrt(factor / (rows + fan_out))
-            self.coefs_.append(self._rng.uniform(-bound, bound, (rows, cols)).astype(self.dtype))
-            self.intercepts_.append(self._rng.uniform(-bound, bound, cols).astype(self.dtype))
+            self._weights.append(self._rng.uniform(-bound, bound, (rows, cols)).astype(self.dtype))
+            self._biases.append(self._rng.uniform(-bound, bound, cols).astype(self.dtype))
         self.n_features_in_ = n_features
+        self._publish()
         self.reset_optimizer()
         self.reset_average()
         return self
 
+    def _publish(self):
+        """Hand out views of the weights (and averages) as the public lists: a view cannot
+        be resized, and the engine keeps its own hold on the arrays it trains."""
+        published = {"coefs_": self._weights, "intercepts_": self._biases}
+        if self._averages is not None:
+            published.update(averaged_coefs_=self._averages[0], averaged_intercepts_=self._averages[1])
+        else:
+            self.averaged_coefs_ = self.averaged_intercepts_ = None
+        self._published = {}
+        for name, arrays in published.items():
+            views = [array.view() for array in arrays]
+            self._published[name] = (views, list(views))
+            setattr(self, name, views)
+
+    def _adopt_public_arrays(self):
+        """Take up what was put in the public lists since they were handed out: an array
+        in place of a view is copied into the weights (checked first), anything else is a
+        ValueError or TypeError that names it."""
+        changed = False
+        for name, (handed_out, views) in self._published.items():
+            current = getattr(self, name)
+            if current is handed_out and all(a is b for a, b in zip(current, views)) and len(current) == len(views):
+                if all(v.shape == a.shape and v.dtype == a.dtype and v.strides == a.strides
+                       for v, a in zip(views, self._canonical(name))):
+                    continue
+                raise ValueError(f"{name}: an array was reshaped or retyped in place; assign new arrays instead.")
+            changed = True
+            canonical = self._canonical(name)
+            if not isinstance(current, (list, tuple)) or len(current) != len(canonical):
+                raise ValueError(f"{name} must be a list of {len(canonical)} arrays.")
+            for i, (given, own) in enumerate(zip(current, canonical)):
+                if given is not views[i] or given.shape != own.shape:
+                    self._check_values(f"{name}[{i}]", given, own.shape)
+        if changed:
+            for name in self._published:
+                handed_out, views = self._published[name]
+                for given, view, own in zip(getattr(self, name), views, self._canonical(name)):
+                    if given is not view:
+                        np.copyto(own, np.asarray(given).astype(self.dtype))
+            self._publish()
+
+    def _canonical(self, name):
+        return {"coefs_": self._weights, "intercepts_": self._biases,
+                "averaged_coefs_": self._averages and self._averages[0],
+                "averaged_intercepts_": self._averages and self._averages[1]}[name]
+
+    def _check_values(self, name, given, shape):
+        """``given`` as an array of ``shape`` in the network's dtype, finite; else an error."""
+        try:
+            array = np.asarray(given)
+        except Exception as error:
+            raise TypeError(f"{name} must be an array, got {type(given).__name__}.") from error
+        if array.shape != shape:
+            raise ValueError(f"{name} has shape {array.shape}; expected {shape}.")
+        if not (np.issubdtype(array.dtype, np.number) or array.dtype == bool) or np.iscomplexobj(array):
+            raise TypeError(f"{name} must hold real numbers, got dtype {array.dtype}.")
+        with np.errstate(over="ignore"):
+            array = array.astype(self.dtype)
+        if not all_finite(array):
+            raise ValueError(f"{name} contains NaN or infinity (in {np.dtype(self.dtype).name}).")
+        return array
+
     def reset_average(self):
         """Restart the weight average (``averaging``) from the current weights."""
         self._averaged_count = 0
-        if self.averaging is None or self.coefs_ is None:
-            self.averaged_coefs_ = self.averaged_intercepts_ = None
+        if self.averaging is None or self._weights is None:
+            self._averages = None
         else:
-            self.averaged_coefs_ = [w.copy() for w in self.coefs_]
-            self.averaged_intercepts_ = [b.copy() for b in self.intercepts_]
+            self._averages = ([w.copy() for w in self._weights], [b.copy() for b in self._biases])
+        if self._weights is not None:
+            self._publish()
         self._engine = None
         return self
 
     def use_averaged_weights(self):
         """Make the averaged weights the network's weights (the average goes on from them)."""
-        if self.averaged_coefs_ is None:
+        if self._averages is None:
             raise ValueError("This network keeps no weight average: give averaging=EMA() or SWA().")
-        self.set_weights(self.averaged_coefs_, self.averaged_intercepts_)
+        self.set_weights(*self._averages)
         return self
 
     def _update_epoch_average(self):
@@ -282,8 +402,7 @@ class Network:
         if not isinstance(swa, SWA) or epoch < swa.start or (epoch - swa.start + 1) % swa.every:
             return
         n = self._averaged_count
-        for average, current in zip(self.averaged_coefs_ + self.averaged_intercepts_,
-                                    self.coefs_ + self.intercepts_):
+        for average, current in zip(self._averages[0] + self._averages[1], self._weights + self._biases):
             if n == 0:
                 np.copyto(average, current)
             else:
@@ -296,147 +415,100 @@ class Network:
 
         Everything is checked before anything is copied: on error the network is unchanged.
         """
-        if self.coefs_ is None:
+        if self._weights is None:
             self.initialize(np.shape(coefs[0])[0])
-        if len(coefs) != len(self.coefs_) or len(intercepts) != len(self.intercepts_):
-            raise ValueError(f"Expected {len(self.coefs_)} weight matrices and bias vectors.")
+        if len(coefs) != len(self._weights) or len(intercepts) != len(self._biases):
+            raise ValueError(f"Expected {len(self._weights)} weight matrices and bias vectors.")
         checked = []
-        for name, given, own in (("coefs", coefs, self.coefs_), ("intercepts", intercepts, self.intercepts_)):
+        for name, given, own in (("coefs", coefs, self._weights), ("intercepts", intercepts, self._biases)):
             for i, (new, old) in enumerate(zip(given, own)):
-                new = np.asarray(new)
-                if new.shape != old.shape:
-                    raise ValueError(f"{name}[{i}] has shape {new.shape}; expected {old.shape}.")
-                if not (np.issubdtype(new.dtype, np.number) or new.dtype == bool) or np.iscomplexobj(new):
-                    raise TypeError(f"{name}[{i}] must hold real numbers, got dtype {new.dtype}.")
-                with np.errstate(over="ignore"):
-                    new = new.astype(self.dtype)
-                if not all_finite(new):
-                    raise ValueError(f"{name}[{i}] contains NaN or infinity (in {self.dtype.__name__}).")
-                checked.append((old, new))
+                checked.append((old, self._check_values(f"{name}[{i}]", new, old.shape)))
         for old, new in checked:
             np.copyto(old, new)
+        self._publish()
         return self
 
     def reset_optimizer(self):
         """Zero the optimizer's state (momentum, Adam moments) and its step count."""
         n_state = self.optimizer.n_state_arrays
         self._optimizer_state = []
-        for coef, intercept in zip(self.coefs_, self.intercepts_):
+        for coef, intercept in zip(self._weights, self._biases):
             arrays = [np.zeros_like(coef) if k < n_state else None for k in range(2)]
             arrays += [np.zeros_like(intercept) if k < n_state else None for k in range(2)]
             self._optimizer_state.append(tuple(arrays))
+        self._state_kind = self._optimizer_kind()
         self.steps_ = 0
         self._engine = None
         return self
 
+    def _optimizer_kind(self):
+        """What the optimizer state is made for: a new optimizer of the same kind (another
+        learning rate, say) goes on from it; another kind starts afresh."""
+        optimizer = self.optimizer
+        return (type(optimizer).__name__ if optimizer.n_state_arrays == 2 else "",
+                optimizer.n_state_arrays)
+
     # ------------------------------------------------------------------ training
-    def _make_engine(self, batch_size):
-        reg = self._regularization
-        config = {
-            "loss": LOSSES[self.loss],
-            "label_smoothing": self.label_smoothing,
-            "inverted_dropout": self.dropout_mode == "inverted",
-            "input_noise": self.input_noise,
-            "optimizer": self.optimizer.code,
-            "momentum": float(getattr(self.optimizer, "momentum", 0.0)),
-            "beta1": float(getattr(self.optimizer, "beta1", 0.0)),
-            "beta2": float(getattr(self.optimizer, "beta2", 0.0)),
-            "epsilon": float(getattr(self.optimizer, "epsilon", 0.0)),
-            "alpha": reg["alpha"],
-            "weight_decay": reg["weight_decay"],
-            "l1": reg["l1"],
-            "max_norm": reg["max_norm"],
-            "seed": self._seed,
-            "step": self.steps_,
-            "n_threads": 1,
-            "convolutions": self._geometry(self.n_features_in_)[1],
-            "average_decay": float(self.averaging.decay) if isinstance(self.averaging, EMA) else 0.0,
-            "averages": (list(zip(self.averaged_coefs_, self.averaged_intercepts_))
-                         if isinstance(self.averaging, EMA) else None),
-            "label_noise": self.label_noise,
-            "weight_noise": self.weight_noise,
-            "augment": self.augment,
-            "augment_rng": self._augment_rng,
-        }
-        hidden = self.layers[:-1]
-        return _engine.Engine(
-            self.coefs_,
-            self.intercepts_,
-            self._optimizer_state,
-            [ACTIVATIONS[layer.activation] for layer in hidden],
-            [1.0 - layer.dropout for layer in hidden],
-            1.0 - self.input_dropout,
-            config,
-            batch_size,
-        )
-
-    def _check_parameters(self):
-        """Make sure coefs_ and intercepts_ are still arrays the engine may point into.
-
-        They are public lists: a user may have put other arrays in them. Arrays of the right
-        shape and dtype are adopted (the engine is rebuilt around them); anything else is an
-        error, raised before a kernel could read out of bounds.
-        """
-        if self.coefs_ is None:
+    def _engine_for(self, batch_size):
+        """The engine for steps of up to ``batch_size`` rows, rebuilt when a setting or a
+        public array changed; every setting is checked again first."""
+        if self._weights is None:
             raise NotFittedError("This Network has no weights yet: call fit or initialize first.")
-        weight_shapes, _ = self._geometry(self.n_features_in_)
-        bias_shapes = [(shape[1],) for shape in weight_shapes]
-        checked = [("coefs_", self.coefs_, weight_shapes), ("intercepts_", self.intercepts_, bias_shapes)]
-        if isinstance(self.averaging, EMA):
-            checked += [("averaged_coefs_", self.averaged_coefs_, weight_shapes),
-                        ("averaged_intercepts_", self.averaged_intercepts_, bias_shapes)]
-        for name, arrays, shapes in checked:
-            if not isinstance(arrays, list) or len(arrays) != len(shapes):
-                raise ValueError(f"{name} must be a list of {len(shapes)} arrays.")
-            for i, (array, shape) in enumerate(zip(arrays, shapes)):
-                if not (
-                    isinstance(array, np.ndarray)
-                    and array.shape == shape
-                    and array.dtype == self.dtype
-                    and array.flags.c_contiguous
-                    and array.flags.writeable
-                ):
-                    raise ValueError(
-                        f"{name}[{i}] must be a writeable C-contiguous {np.dtype(self.dtype).name} "
-                        f"array of shape {shape}; use set_weights to load other values."
-                    )
-        if not self._engine_is_current():
-            self._engine = None
+        settings = self._checked_settings()
+        if settings["dtype"] != self._weights[0].dtype:
+            raise ValueError(
+                f"dtype is {np.dtype(settings['dtype']).name} but the weights are "
+                f"{self._weights[0].dtype}: call initialize(n_features) to start afresh."
+            )
+        expected = self._geometry(check_positive_int(self.n_features_in_, "n_features_in_"))[0]
+        actual = [w.shape for w in self._weights]
+        if actual != expected or len(self.layers) != len(actual):
+            raise ValueError(
+                f"The weights have shapes {actual}, but layers and n_features_in_="
+                f"{self.n_features_in_} call for {expected}: call initialize(n_features) to start afresh."
+            )
+        self._adopt_public_arrays()
+        if self._state_kind != self._optimizer_kind():
+            self.reset_optimizer()
+        if isinstance(self.averaging, EMA) != (self._engine_averages() is not None) or (
+                self.averaging is not None) != (self._averages is not None):
+            self.reset_average()
+        config = self._engine_config(batch_size, settings)
+        if self._engine is None or self._engine.config != config:
+            self._engine = _engine.make_engine(
+                config, self._weights, self._biases, self._optimizer_state,
+                self._engine_averages(), self._augment_rng,
+            )
+        self._engine.step = self.steps_
+        return self._engine
 
-    def _arrays_in_use(self):
-        """The public arrays the engine writes into."""
-        arrays = self.coefs_ + self.intercepts_
-        if isinstance(self.averaging, EMA):
-            arrays = arrays + self.averaged_coefs_ + self.averaged_intercepts_
-        return arrays
+    def _engine_averages(self):
+        """Per layer (weights, bias) of the average the engine keeps (EMA), or None."""
+        if not isinstance(self.averaging, EMA) or self._averages is None:
+            return None
+        return list(zip(*self._averages))
 
     def _predict_checked(self, X):
         """predict for an ``X`` that the caller has checked (a finite, C-contiguous array
-        of the network's dtype and width): one engine call, for the latency of a few rows.
+        of the network's dtype): one engine call, for the latency of a few rows. The
+        engine checks X's shape itself.
 
         Returns None when the engine must first be rebuilt (new weight arrays), which
         :meth:`predict` does.
         """
-        if not self._engine_is_current():
+        engine = self._engine
+        if engine is None or not self._public_arrays_unchanged():
             return None
-        return self._engine.predict(X, np.empty((X.shape[0], self.n_outputs), dtype=self.dtype))
+        return engine.predict(X, np.empty((X.shape[0], engine.n_outputs), dtype=self.dtype))
 
-    def _engine_is_current(self):
-        """Whether an engine is built and still bound to the arrays now in use."""
-        if self._engine is None:
-            return False
-        current = self._arrays_in_use()
-        return len(current) == len(self._engine_arrays) and all(
-            a is b for a, b in zip(self._engine_arrays, current)
-        )
+    def _public_arrays_unchanged(self):
+        for name, (handed_out, views) in self._published.items():
+            current = getattr(self, name)
+            if current is not handed_out or len(current) != len(views) or any(
+                    a is not b or a.shape != b.base.shape for a, b in zip(current, views)):
+                return False
+        return True
 
-    def _engine_for(self, batch_size):
-        self._check_parameters()
-        if self._engine is None or self._engine.batch_size != batch_size:
-            self._engine = self._make_engine(batch_size)
-            self._engine_arrays = self._arrays_in_use()
-        self._engine.step = self.steps_
-        return self._engine
 
     def _check_targets(self, y, n_samples):
         y = np.asarray(y)
@@ -484,7 +556,7 @@ class Network:
             shape = X.shape
         Y = self._check_targets(y, shape[0])
         sample_weight = check_sample_weight(sample_weight, shape[0], self.dtype)
-        if self.coefs_ is None:
+        if self._weights is None:
             self.initialize(shape[1])
         return X, Y, sample_weight
 
@@ -604,7 +676,7 @@ class Network:
         -------
         ndarray of shape (n_samples, n_outputs), in the network's dtype
         """
-        if self.coefs_ is None:
+        if self._weights is None:
             raise NotFittedError("This Network has no weights yet: call fit or initialize first.")
         engine = self._engine_for(self._engine.batch_size if self._engine is not None else 1)
         if is_sparse(X):
@@ -627,7 +699,8 @@ class Network:
     def __getstate__(self):
         state = self.__dict__.copy()
         state["_engine"] = None
-        state.pop("_engine_arrays", None)
+        for name in ("_published", "coefs_", "intercepts_", "averaged_coefs_", "averaged_intercepts_"):
+            state.pop(name, None)
         return state
 
     def __setstate__(self, state):
@@ -635,13 +708,19 @@ class Network:
         def writeable(array):
             return array if array is None or array.flags.writeable else array.copy()
 
-        for name in ("coefs_", "intercepts_", "averaged_coefs_", "averaged_intercepts_"):
+        for name in ("_weights", "_biases"):
             if state.get(name) is not None:
                 state[name] = [writeable(a) for a in state[name]]
+        if state.get("_averages") is not None:
+            state["_averages"] = tuple([writeable(a) for a in arrays] for arrays in state["_averages"])
         if state.get("_optimizer_state") is not None:
             state["_optimizer_state"] = [tuple(writeable(a) for a in arrays)
                                          for arrays in state["_optimizer_state"]]
         self.__dict__.update(state)
+        self.coefs_ = self.intercepts_ = self.averaged_coefs_ = self.averaged_intercepts_ = None
+        self._published = {}
+        if self._weights is not None:
+            self._publish()
 
 
 class TrainingSession:
@@ -726,11 +805,15 @@ class TrainingSession:
         network = self.network
         n_samples = self.Y.shape[0]
         start = time.perf_counter()
-        data_loss, penalty = self.engine.train_epoch(
-            self.X, self.Y, self.sample_weight, learning_rate, shuffle, network.epochs_, order,
-        )
+        try:
+            data_loss, penalty = self.engine.train_epoch(
+                self.X, self.Y, self.sample_weight, learning_rate, shuffle, network.epochs_, order,
+            )
+        finally:
+            # Interrupted (Ctrl-C, a failing augment hook), the epoch counts for its steps
+            # only: the weights have taken them, the next epoch starts afresh.
+            network.steps_ = self.engine.step
         elapsed = time.perf_counter() - start
-        network.steps_ = self.engine.step
         network.epochs_ += 1
         network._update_epoch_average()
         record = {

@@ -2,16 +2,19 @@
 
 A learning rate is a float, or a callable ``schedule(epoch) -> float`` evaluated at the
 start of every epoch (epochs counted from 0 over the network's whole training).
+
+Optimizers are frozen: to change one, give the network a new one (``net.optimizer =
+SGD(...)``), which takes effect at the next fit, starting from a fresh state unless it keeps
+state of the same kind (a new learning rate, say).
 """
 import math
 from dataclasses import dataclass
 from numbers import Real
 from typing import Callable, Union
 
-LearningRate = Union[float, Callable[[int], float]]
+from fastreg._update import Optimizer as OptimizerCode
 
-#: Optimizer codes the kernels use (see src_cython/fastreg/_update.pxd).
-SGD_CODE, MOMENTUM_CODE, NESTEROV_CODE, ADAM_CODE = 0, 1, 2, 3
+LearningRate = Union[float, Callable[[int], float]]
 
 
 def _check_real(name, value, low, high, *, low_open=False, high_open=True):
@@ -47,7 +50,7 @@ class Optimizer:
         return float(rate)
 
 
-@dataclass
+@dataclass(frozen=True)
 class SGD(Optimizer):
     """Stochastic gradient descent, with optional (Nesterov) momentum.
 
@@ -75,15 +78,15 @@ class SGD(Optimizer):
     @property
     def code(self):
         if self.momentum == 0:
-            return SGD_CODE
-        return NESTEROV_CODE if self.nesterov else MOMENTUM_CODE
+            return OptimizerCode.SGD
+        return OptimizerCode.NESTEROV if self.nesterov else OptimizerCode.MOMENTUM
 
     @property
     def n_state_arrays(self):
         return 0 if self.momentum == 0 else 1
 
 
-@dataclass
+@dataclass(frozen=True)
 class Adam(Optimizer):
     """Adam (Kingma & Ba 2015) in scikit-learn's form.
 
@@ -104,7 +107,7 @@ class Adam(Optimizer):
     beta2: float = 0.999
     epsilon: float = 1e-8
 
-    code = ADAM_CODE
+    code = OptimizerCode.ADAM
     n_state_arrays = 2
 
     def __post_init__(self):
@@ -115,7 +118,7 @@ class Adam(Optimizer):
         _check_real(f"{name} epsilon", self.epsilon, 0.0, math.inf, low_open=True)
 
 
-@dataclass
+@dataclass(frozen=True)
 class AdamW(Adam):
     """Adam with decoupled weight decay (Loshchilov & Hutter 2019).
 

@@ -2,7 +2,7 @@
 from cython cimport floating
 from libc.stdint cimport uint64_t
 
-cdef enum Activation:
+cpdef enum Activation:
     IDENTITY = 0
     LOGISTIC = 1
     TANH = 2

@@ -1,7 +1,7 @@
 # Output layer: the output activation fused with the loss and its gradient.
 from cython cimport floating
 
-cdef enum Loss:
+cpdef enum Loss:
     SOFTMAX_CROSS_ENTROPY = 0
     LOGISTIC_CROSS_ENTROPY = 1
     SQUARED_ERROR = 2

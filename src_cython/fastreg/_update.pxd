@@ -1,7 +1,7 @@
 # Parameter updates: one pass per array, with the regularizers fused in.
 from cython cimport floating
 
-cdef enum Optimizer:
+cpdef enum Optimizer:
     SGD = 0
     MOMENTUM = 1
     NESTEROV = 2
