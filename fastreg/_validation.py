@@ -34,18 +34,62 @@ def is_sparse(array):
 def check_sparse_matrix(matrix, name, dtype, *, n_columns=None):
     """A finite, non-empty CSR matrix of `dtype` as ``(data, indices, indptr), shape``.
 
-    Indices are int64; duplicates are kept (the engine adds them up, as scipy does).
+    Any scipy.sparse format is accepted. Its index structure is checked before scipy or a
+    kernel walks it (a CSR or CSC matrix's arrays may have been changed in place); indices
+    become int64; duplicates are kept (the engine adds them up, as scipy does).
     """
     import scipy.sparse
 
+    from fastreg._sparse import check_csr
+
     _check_shape(matrix.shape, name, n_columns)
-    if not (np.issubdtype(matrix.dtype, np.number) or matrix.dtype == bool) or np.iscomplexobj(matrix.data):
+    if not (np.issubdtype(matrix.dtype, np.number) or matrix.dtype == bool) or np.iscomplexobj(
+        np.empty(0, dtype=matrix.dtype)
+    ):
         raise TypeError(f"{name} must hold real numbers, got a sparse matrix of dtype {matrix.dtype}.")
+    check_sparse_structure(matrix, name)
     csr = scipy.sparse.csr_array(matrix)
     data = _finite_as(csr.data, name, dtype)
     indices = np.ascontiguousarray(csr.indices, dtype=np.int64)
     indptr = np.ascontiguousarray(csr.indptr, dtype=np.int64)
+    check_csr(indices, indptr, len(data), *csr.shape)
     return (data, indices, indptr), csr.shape
+
+
+def check_sparse_structure(matrix, name):
+    """Raise ValueError unless the index arrays of a scipy.sparse matrix are consistent
+    with its shape: to be called before scipy (or scikit-learn) converts or slices it, as
+    their compiled code trusts them and a matrix's arrays can be changed in place."""
+    from fastreg._sparse import check_csr
+
+    n_rows, n_cols = matrix.shape
+    try:
+        if matrix.format in ("csr", "csc"):
+            indices = np.ascontiguousarray(matrix.indices, dtype=np.int64)
+            indptr = np.ascontiguousarray(matrix.indptr, dtype=np.int64)
+            if matrix.format == "csr":
+                check_csr(indices, indptr, len(matrix.data), n_rows, n_cols)
+            else:
+                check_csr(indices, indptr, len(matrix.data), n_cols, n_rows)
+        elif matrix.format == "coo":
+            for axis, coords in enumerate(matrix.coords):
+                if len(coords) != len(matrix.data):
+                    raise ValueError("COO coordinates and data differ in length.")
+                if len(coords) and (coords.min() < 0 or coords.max() >= matrix.shape[axis]):
+                    raise ValueError(f"COO {('row', 'column')[axis]} index out of range.")
+        elif matrix.format == "bsr":
+            matrix.check_format(full_check=True)
+    except ValueError as error:
+        raise ValueError(f"{name} is a malformed sparse matrix: {error}") from None
+
+
+def sklearn_validate_data(estimator, X, *args, **kwargs):
+    """scikit-learn's ``validate_data``, a sparse X's structure checked first."""
+    from sklearn.utils.validation import validate_data
+
+    if is_sparse(X):
+        check_sparse_structure(X, "X")
+    return validate_data(estimator, X, *args, **kwargs)
 
 
 def check_matrix(array, name, dtype, *, n_columns=None):

@@ -43,11 +43,12 @@ from sklearn.utils._param_validation import HasMethods, Interval, StrOptions
 from sklearn.utils._tags import get_tags
 from sklearn.utils.multiclass import check_classification_targets, type_of_target
 from sklearn.utils.parallel import Parallel, delayed
-from sklearn.utils.validation import _check_sample_weight, check_is_fitted, validate_data
+from sklearn.utils.validation import _check_sample_weight, check_is_fitted
 
 import joblib  # after scikit-learn: a missing scikit-learn is the error to report
 
 from fastreg._threads import engine_thread_cap, single_threaded_blas
+from fastreg._validation import sklearn_validate_data as validate_data
 
 STRATEGIES = ("seeds", "bagging", "snapshot", "checkpoints", "cv")
 

@@ -33,8 +33,9 @@ from sklearn.utils.fixes import _get_additional_lbfgs_options_dict
 from sklearn.utils.metaestimators import available_if
 from sklearn.utils.multiclass import _check_partial_fit_first_call, type_of_target, unique_labels
 from sklearn.utils.optimize import _check_optimize_result
-from sklearn.utils.validation import _check_sample_weight, check_is_fitted, validate_data
+from sklearn.utils.validation import _check_sample_weight, check_is_fitted
 
+from fastreg._validation import sklearn_validate_data as validate_data
 from fastreg.averaging import EMA, SWA
 from fastreg.early_stopping import StoppingCriterion
 from fastreg.io import save

@@ -101,7 +101,7 @@ cdef bint review_window(TeamReview* review, double clock, bint team_present,
     return True
 
 
-def replay(windows, *, window=0.02, wait_limit=0.5, solo_advantage=1.1):
+def replay(windows, *, window=0.02, wait_limit=0.5, solo_advantage=1.1, trial_interval=0.5):
     """Run the policy over made-up windows; return whether each step after them is solo.
 
     ``windows`` is a sequence of ``(seconds, samples, team_present, max_waited)``: the
@@ -112,6 +112,7 @@ def replay(windows, *, window=0.02, wait_limit=0.5, solo_advantage=1.1):
     cdef double clock = 0.0
     start_review(&review)
     review.window, review.wait_limit, review.solo_advantage = window, wait_limit, solo_advantage
+    review.trial_interval = trial_interval
     decisions = []
     for seconds, samples, team_present, max_waited in windows:
         clock += seconds
