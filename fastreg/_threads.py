@@ -21,6 +21,18 @@ _controller = None
 _per_thread = threading.local()
 
 
+def _reset_in_forked_child():
+    # A child forked while another thread held the lock or ran a fit: it starts clean.
+    global _lock, _active_fits, _limiter
+    _lock = threading.Lock()
+    _active_fits = 0
+    _limiter = None
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_reset_in_forked_child)
+
+
 def available_cores():
     """Cores this process may run on."""
     if hasattr(os, "sched_getaffinity"):
@@ -77,12 +89,32 @@ def _blas_controller():
     return _controller
 
 
+def _release_blas_control():
+    """Let the next thread that sets OpenBLAS's (process-wide) thread count do so.
+
+    threadpoolctl >= 3.8 lets one Python thread at a time set the thread count of a
+    pthreads OpenBLAS, the first to do so, until its ``with`` block ends, and silently
+    ignores the others. fastreg's limit is set by the thread that starts the first fit and
+    restored by the one that ends the last, under fastreg's own lock: no thread may keep
+    control, or every fit in another thread would run on threaded BLAS (other bits,
+    and slower).
+    """
+    try:
+        from threadpoolctl import OpenBLASController
+    except ImportError:
+        return
+    clear = getattr(OpenBLASController, "clear_controlling_thread", None)
+    if clear is not None:
+        clear(force=True)
+
+
 @contextmanager
 def single_threaded_blas():
     """Limit BLAS to one thread while any fit is running; yield whether it could.
 
     Limits are process-wide: concurrent fits share one limit, set by the first to start and
-    restored by the last to finish.
+    restored by the last to finish. Where a library would not take the limit, this yields
+    False and the engine leaves the threading to BLAS.
     """
     global _active_fits, _limiter
     try:
@@ -92,13 +124,19 @@ def single_threaded_blas():
         return
     with _lock:
         if _active_fits == 0:
+            _release_blas_control()
             _limiter = controller.limit(limits=1, user_api="blas")
+            _release_blas_control()
         _active_fits += 1
+        limited = all(library.get_num_threads() in (1, None)
+                      for library in controller.select(user_api="blas").lib_controllers)
     try:
-        yield True
+        yield limited
     finally:
         with _lock:
             _active_fits -= 1
             if _active_fits == 0:
+                _release_blas_control()
                 _limiter.restore_original_limits()
+                _release_blas_control()
                 _limiter = None
