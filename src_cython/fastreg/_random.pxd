@@ -4,6 +4,7 @@
 # (row * width + unit). Nothing is sequential, so a mask or a permutation is the same
 # whatever the number of threads and however rows are split among them. The draws and the
 # dropout keep-mask are C (_draws.h), which compiles the mask loop for each processor.
+from cython cimport floating
 from libc.math cimport cos, log, sqrt
 from libc.stdint cimport int64_t, uint64_t
 
@@ -40,3 +41,13 @@ cdef inline double standard_normal(uint64_t key, uint64_t counter) noexcept nogi
     return sqrt(-2.0 * log(u1)) * cos(6.283185307179586 * u2)
 
 cdef void shuffle_indices(int64_t* indices, int64_t n, uint64_t key) noexcept nogil
+
+# The noise of training, drawn from those streams.
+cdef void replace_label(floating* target, int n_outputs, bint one_hot, double rate,
+                        uint64_t key, int64_t row) noexcept nogil
+cdef void add_input_noise(floating* x, int64_t start, int64_t stop, double sigma,
+                          uint64_t key) noexcept nogil
+cdef void drop_inputs(floating* x, unsigned char* mask, int64_t start, int64_t stop,
+                      double keep, double scale, uint64_t key) noexcept nogil
+cdef void perturb_weights(floating* weights, floating* saved, int64_t size, double sigma,
+                          uint64_t key) noexcept nogil

@@ -6,6 +6,7 @@ distributions against exact expectations.
 import numpy as np
 
 from libc.stdint cimport int64_t, uint64_t
+from libc.string cimport memcpy
 
 
 cdef void shuffle_indices(int64_t* indices, int64_t n, uint64_t key) noexcept nogil:
@@ -64,3 +65,51 @@ def permutation(uint64_t seed, uint64_t epoch, int64_t n):
         with nogil:
             shuffle_indices(&indices[0], n, stream_key(seed, SHUFFLE_STREAM, epoch, 0))
     return out
+
+
+cdef void replace_label(floating* target, int n_outputs, bint one_hot, double rate,
+                        uint64_t key, int64_t row) noexcept nogil:
+    """Label noise on one sample's targets, drawn from stream `key` at the sample's `row`.
+
+    With probability `rate`, one-hot (softmax) targets become the one-hot vector of a
+    uniformly drawn class (possibly the true one); otherwise each (logistic) target
+    becomes a fair coin with probability `rate`.
+    """
+    cdef int k
+    cdef uint64_t counter
+    if one_hot:
+        if uniform_open(random_bits(key, 2 * <uint64_t> row)) < rate:
+            counter = random_bits(key, 2 * <uint64_t> row + 1) % <uint64_t> n_outputs
+            for k in range(n_outputs):
+                target[k] = 1 if k == <int> counter else 0
+    else:
+        for k in range(n_outputs):
+            counter = 2 * (<uint64_t> row * n_outputs + k)
+            if uniform_open(random_bits(key, counter)) < rate:
+                target[k] = random_bits(key, counter + 1) & 1
+
+
+cdef void add_input_noise(floating* x, int64_t start, int64_t stop, double sigma,
+                          uint64_t key) noexcept nogil:
+    """x[start:stop] += N(0, sigma^2), element e drawn at counter e."""
+    cdef int64_t element
+    for element in range(start, stop):
+        x[element] = <floating> (x[element] + sigma * standard_normal(key, element))
+
+
+cdef void drop_inputs(floating* x, unsigned char* mask, int64_t start, int64_t stop,
+                      double keep, double scale, uint64_t key) noexcept nogil:
+    """Input dropout on x[start:stop]: kept elements times `scale`, the others 0."""
+    cdef int64_t element
+    fill_keep_mask(mask + start, stop - start, key, start, keep_threshold(keep))
+    for element in range(start, stop):
+        x[element] = <floating> (x[element] * (scale if mask[element] else 0.0))
+
+
+cdef void perturb_weights(floating* weights, floating* saved, int64_t size, double sigma,
+                          uint64_t key) noexcept nogil:
+    """Weight noise: keep the clean weights in `saved` and add N(0, sigma^2) to each."""
+    cdef int64_t i
+    memcpy(saved, weights, size * sizeof(floating))
+    for i in range(size):
+        weights[i] = <floating> (weights[i] + sigma * standard_normal(key, i))

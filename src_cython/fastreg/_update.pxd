@@ -24,3 +24,11 @@ cdef void update_parameters(floating* param, const floating* grad, floating* sta
 
 cdef void clip_column_norms(floating* weights, int n_rows, int n_cols, double max_norm,
                             double* norms) noexcept nogil
+
+cdef double add_l2_gradient(floating* grad, const floating* weights, Py_ssize_t size,
+                            double l2) noexcept nogil
+
+cdef void moving_average(floating* average, const floating* values, Py_ssize_t size,
+                         double decay) noexcept nogil
+
+cdef bint all_finite(const floating* x, Py_ssize_t size) noexcept nogil

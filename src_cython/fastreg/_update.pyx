@@ -94,3 +94,33 @@ cdef void clip_column_norms(floating* weights, int n_rows, int n_cols, double ma
         for i in range(n_rows):
             for j in range(n_cols):
                 weights[i * n_cols + j] = <floating> (weights[i * n_cols + j] * norms[j])
+
+
+cdef double add_l2_gradient(floating* grad, const floating* weights, Py_ssize_t size,
+                            double l2) noexcept nogil:
+    """grad += l2 * W; return sum(W**2) (the L2 term of a gradient taken without a step)."""
+    cdef Py_ssize_t i
+    cdef double total = 0.0
+    for i in range(size):
+        total += <double> weights[i] * weights[i]
+        grad[i] = <floating> (grad[i] + l2 * weights[i])
+    return total
+
+
+cdef void moving_average(floating* average, const floating* values, Py_ssize_t size,
+                         double decay) noexcept nogil:
+    """average := decay * average + (1 - decay) * values (EMA of the weights)."""
+    cdef Py_ssize_t i
+    cdef floating keep = <floating> decay
+    cdef floating take = <floating> (1 - decay)
+    for i in range(size):
+        average[i] = keep * average[i] + take * values[i]
+
+
+cdef bint all_finite(const floating* x, Py_ssize_t size) noexcept nogil:
+    """Whether no element is NaN or infinite."""
+    cdef Py_ssize_t i
+    cdef int finite = 1
+    for i in range(size):
+        finite &= x[i] - x[i] == 0  # false for NaN and infinity
+    return finite
