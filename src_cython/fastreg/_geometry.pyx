@@ -9,35 +9,35 @@ from libc.string cimport memcpy, memset
 cdef void im2col(const Geometry* g, const floating* inputs, floating* patches,
                  int n_rows) noexcept nogil:
     """patches[(b, t), (j, c)] := inputs[b, t * stride - padding + j, c], 0 outside."""
-    cdef int64_t b, t, j, position
-    cdef int channels = g.in_channels
-    cdef floating* row
-    for b in range(n_rows):
-        for t in range(g.out_length):
-            row = patches + (b * g.out_length + t) * g.weight_rows
-            for j in range(g.kernel):
-                position = t * g.stride - g.padding + j
-                if 0 <= position < g.in_length:
-                    memcpy(row + j * channels, inputs + (b * g.in_length + position) * channels,
-                           channels * sizeof(floating))
-                else:
-                    memset(row + j * channels, 0, channels * sizeof(floating))
+    _walk_patches(g, <floating*> inputs, patches, n_rows, True)
 
 
 cdef void col2im(const Geometry* g, const floating* patches, floating* inputs,
                  int n_rows) noexcept nogil:
     """The adjoint of im2col: inputs := sum of the patch entries over where they came from."""
+    memset(inputs, 0, <int64_t> n_rows * g.n_in * sizeof(floating))
+    _walk_patches(g, inputs, <floating*> patches, n_rows, False)
+
+
+cdef inline void _walk_patches(const Geometry* g, floating* inputs, floating* patches,
+                               int n_rows, bint gather) noexcept nogil:
+    """Every (sample, position, tap) of the patches: copy the input there (`gather`), or
+    add the patch entry back to the input it came from."""
     cdef int64_t b, t, j, c, position
     cdef int channels = g.in_channels
-    cdef const floating* row
-    cdef floating* target
-    memset(inputs, 0, <int64_t> n_rows * g.n_in * sizeof(floating))
+    cdef floating* row
+    cdef floating* source
     for b in range(n_rows):
         for t in range(g.out_length):
             row = patches + (b * g.out_length + t) * g.weight_rows
             for j in range(g.kernel):
                 position = t * g.stride - g.padding + j
                 if 0 <= position < g.in_length:
-                    target = inputs + (b * g.in_length + position) * channels
-                    for c in range(channels):
-                        target[c] += row[j * channels + c]
+                    source = inputs + (b * g.in_length + position) * channels
+                    if gather:
+                        memcpy(row + j * channels, source, channels * sizeof(floating))
+                    else:
+                        for c in range(channels):
+                            source[c] += row[j * channels + c]
+                elif gather:
+                    memset(row + j * channels, 0, channels * sizeof(floating))
