@@ -1,7 +1,9 @@
 """The core model: a stack of dense layers trained by the Cython engine."""
 import math
 import numbers
+import threading
 import time
+from contextlib import contextmanager
 
 import numpy as np
 
@@ -168,6 +170,21 @@ class Network:
     @property
     def n_outputs(self):
         return self.layers[-1].units
+
+    @contextmanager
+    def _exclusive(self):
+        """One training call at a time: another thread's call raises RuntimeError (the
+        same thread may nest them, as fit does with its training session)."""
+        lock = self.__dict__.setdefault("_call_lock", threading.RLock())
+        if not lock.acquire(blocking=False):
+            raise RuntimeError(
+                "This network is already training in another thread: a network serves one "
+                "fit at a time (train one network per thread)."
+            )
+        try:
+            yield
+        finally:
+            lock.release()
 
     # ------------------------------------------------------------------ settings
     def _checked_settings(self):
@@ -547,6 +564,7 @@ class Network:
 
     def _prepare(self, X, y, sample_weight, *, allow_sparse=False):
         """Checked X (an array, or with `allow_sparse` a CSR tuple), targets and weights."""
+        self._checked_settings()  # public attributes: the targets' checks read them
         if allow_sparse and is_sparse(X):
             X, shape = check_sparse_matrix(X, "X", self.dtype, n_columns=self.n_features_in_)
         else:
@@ -594,7 +612,8 @@ class Network:
         if callback is not None and not callable(callback):
             raise TypeError(f"callback must be callable, got {callback!r}.")
         history = {"loss": [], "learning_rate": [], "epoch_time": []}
-        with self.training_session(X, y, batch_size=batch_size, sample_weight=sample_weight) as session:
+        with self._exclusive(), self.training_session(
+                X, y, batch_size=batch_size, sample_weight=sample_weight) as session:
             for _ in range(epochs):
                 record = session.run_epoch(shuffle=shuffle)
                 for key in history:
@@ -613,8 +632,9 @@ class Network:
         Estimators use it to drive their own learning-rate schedules and stopping rules.
         """
         batch_size = check_positive_int(batch_size, "batch_size")
-        X, Y, sample_weight = self._prepare(X, y, sample_weight, allow_sparse=True)
-        return TrainingSession(self, X, Y, sample_weight, min(batch_size, Y.shape[0]))
+        with self._exclusive():
+            X, Y, sample_weight = self._prepare(X, y, sample_weight, allow_sparse=True)
+            return TrainingSession(self, X, Y, sample_weight, min(batch_size, Y.shape[0]))
 
     def loss_gradient(self, X, y, *, sample_weight=None, training=False):
         """Loss of ``(X, y)`` as one batch and its gradients; the weights do not change.
@@ -633,6 +653,10 @@ class Network:
             Weighted mean loss plus ``alpha / (2 S) ||W||^2``.
         grad_coefs, grad_intercepts : list of ndarray
         """
+        with self._exclusive():
+            return self._loss_gradient(X, y, sample_weight, training)
+
+    def _loss_gradient(self, X, y, sample_weight, training):
         X, Y, sample_weight = self._prepare(X, y, sample_weight)
         engine = self._engine_for(max(X.shape[0], 1))
         with single_threaded_blas() as blas_limited:
@@ -656,10 +680,11 @@ class Network:
             with ``S`` the sum of the weights, as in :meth:`loss_gradient`) and their sum
             ``loss``.
         """
-        X, Y, sample_weight = self._prepare(X, y, sample_weight)
-        batch_size = self._engine.batch_size if self._engine is not None else min(256, X.shape[0])
-        engine = self._engine_for(batch_size)
-        total, squares_term = engine.evaluate(X, Y, sample_weight)
+        with self._exclusive():
+            X, Y, sample_weight = self._prepare(X, y, sample_weight)
+            batch_size = self._engine.batch_size if self._engine is not None else min(256, X.shape[0])
+            engine = self._engine_for(batch_size)
+            total, squares_term = engine.evaluate(X, Y, sample_weight)
         weight_sum = float(X.shape[0] if sample_weight is None else sample_weight.sum())
         data_loss, penalty = total / weight_sum, squares_term / weight_sum
         return {"loss": data_loss + penalty, "data_loss": data_loss, "penalty": penalty}
@@ -699,7 +724,7 @@ class Network:
     def __getstate__(self):
         state = self.__dict__.copy()
         state["_engine"] = None
-        for name in ("_published", "coefs_", "intercepts_", "averaged_coefs_", "averaged_intercepts_"):
+        for name in ("_call_lock", "_published", "coefs_", "intercepts_", "averaged_coefs_", "averaged_intercepts_"):
             state.pop(name, None)
         return state
 
@@ -733,14 +758,23 @@ class TrainingSession:
         self._blas_limit = None
 
     def __enter__(self):
-        self._blas_limit = single_threaded_blas()
-        blas_limited = self._blas_limit.__enter__()
+        self._exclusive = self.network._exclusive()
+        self._exclusive.__enter__()
+        try:
+            self._blas_limit = single_threaded_blas()
+            blas_limited = self._blas_limit.__enter__()
+        except BaseException:
+            self._exclusive.__exit__(None, None, None)
+            raise
         self.engine.n_threads = resolve_n_threads(self.network.n_threads) if blas_limited else 1
         return self
 
     def __exit__(self, *exc_info):
-        self._blas_limit.__exit__(*exc_info)
-        self._blas_limit = None
+        try:
+            self._blas_limit.__exit__(*exc_info)
+        finally:
+            self._blas_limit = None
+            self._exclusive.__exit__(*exc_info)
 
     def run_epoch(self, *, learning_rate=None, shuffle=True, order=None):
         """Train one epoch; return its record.
