@@ -373,13 +373,11 @@ for dtype in DTYPES:
     out = run_checked(code)
     cases = records(out, "case")
     assert len(cases) == 2 * len(SPARSE_FORMATS), _tail(out)
-    failures = []
+    failures = _sparse_fit_failures(cases)
     for record in cases:
-        if record["fit"]["status"] != "ok":
-            failures.append(f"{record['case']}: fit raised {show(record['fit'])}")
-        elif not record["weights_equal"]:
-            failures.append(f"{record['case']}: weights differ from the dense fit")
-        elif record["predict"]["status"] != "ok":
+        if record["fit"]["status"] != "ok" or not record["weights_equal"]:
+            continue
+        if record["predict"]["status"] != "ok":
             failures.append(f"{record['case']}: predict raised {show(record['predict'])}")
         elif not record["predict_close"]:
             failures.append(f"{record['case']}: predict differs from the dense prediction")
@@ -409,13 +407,18 @@ for solver, dtype in [(s, d) for s in ("sgd", "adam") for d in DTYPES]:
     out = run_checked(code)
     cases = records(out, "case")
     assert len(cases) == 2 * 2 * len(SPARSE_FORMATS), _tail(out)
+    assert_no_failures(_sparse_fit_failures(cases), "sparse formats, MLPClassifier")
+
+
+def _sparse_fit_failures(cases):
+    """The cases whose sparse fit raised or trained other weights than the dense one."""
     failures = []
     for record in cases:
         if record["fit"]["status"] != "ok":
             failures.append(f"{record['case']}: fit raised {show(record['fit'])}")
         elif not record["weights_equal"]:
             failures.append(f"{record['case']}: weights differ from the dense fit")
-    assert_no_failures(failures, "sparse formats, MLPClassifier")
+    return failures
 
 
 # ------------------------------------------------- 3. a new optimizer on a fitted net
@@ -690,6 +693,17 @@ def check_prediction(outcome, output, coefs, intercepts, dtype):
     if outcome["status"] == "ok":
         facts["correct"], facts["max_diff"] = close(output, forward(coefs, intercepts, X), dtype)
     return facts
+
+def resize_then_predict(model, predict, dtype, case):
+    """coefs_[0].resize((500, 800), refcheck=False), then predict(X): emit both outcomes."""
+    emit("begin", case=case)
+    coefs = [c.copy() for c in model.coefs_]
+    intercepts = [b.copy() for b in model.intercepts_]
+    resize, _ = attempt(lambda: model.coefs_[0].resize((500, 800), refcheck=False))
+    emit("resized", case=case, resize=resize)
+    outcome, output = attempt(lambda: predict(X))
+    emit("case", case=case, kind="resize", resize=resize,
+         **check_prediction(outcome, output, coefs, intercepts, dtype))
 '''
 
 
@@ -709,16 +723,8 @@ for dtype in DTYPES:
         outcome, _ = attempt(lambda: m.predict_proba(np.ones((rows, 1))))
         emit("case", case=case, kind="n_features", outcome=outcome)
 
-    case = "%s/resize coefs_[0]" % dtype
-    emit("begin", case=case)
     m = fitted_mlp(dtype)
-    coefs = [c.copy() for c in m.coefs_]
-    intercepts = [b.copy() for b in m.intercepts_]
-    resize, _ = attempt(lambda: m.coefs_[0].resize((500, 800), refcheck=False))
-    emit("resized", case=case, resize=resize)
-    predict, output = attempt(lambda: m.predict_proba(X))
-    emit("case", case=case, kind="resize", resize=resize,
-         **check_prediction(predict, output, coefs, intercepts, dtype))
+    resize_then_predict(m, m.predict_proba, dtype, "%s/resize coefs_[0]" % dtype)
 '''
     out = run_checked(code)
     failures = _public_array_failures(records(out, "case"))
@@ -770,16 +776,8 @@ def test_network_resize_public_array():
     or predict raises ValueError / gives the correct result; never a crash."""
     code = PUBLIC_ARRAYS + r'''
 for dtype in DTYPES:
-    case = "%s/resize coefs_[0]" % dtype
-    emit("begin", case=case)
     net = fitted_network(dtype)
-    coefs = [c.copy() for c in net.coefs_]
-    intercepts = [b.copy() for b in net.intercepts_]
-    resize, _ = attempt(lambda: net.coefs_[0].resize((500, 800), refcheck=False))
-    emit("resized", case=case, resize=resize)
-    predict, output = attempt(lambda: net.predict(X))
-    emit("case", case=case, kind="resize", resize=resize,
-         **check_prediction(predict, output, coefs, intercepts, dtype))
+    resize_then_predict(net, net.predict, dtype, "%s/resize coefs_[0]" % dtype)
 '''
     out = run_checked(code)
     assert len(records(out, "case")) == 2, _tail(out)
