@@ -36,7 +36,7 @@ def check_sparse_matrix(matrix, name, dtype, *, n_columns=None):
 
     Any scipy.sparse format is accepted. Its index structure is checked before scipy or a
     kernel walks it (a CSR or CSC matrix's arrays may have been changed in place); indices
-    become int64; duplicates are kept (the engine adds them up, as scipy does).
+    become int64 copies; duplicates are kept (the engine adds them up, as scipy does).
     """
     import scipy.sparse
 
@@ -50,8 +50,9 @@ def check_sparse_matrix(matrix, name, dtype, *, n_columns=None):
     check_sparse_structure(matrix, name)
     csr = scipy.sparse.csr_array(matrix)
     data = _finite_as(csr.data, name, dtype)
-    indices = np.ascontiguousarray(csr.indices, dtype=np.int64)
-    indptr = np.ascontiguousarray(csr.indptr, dtype=np.int64)
+    # Copies of the structure: the caller's arrays may change while the engine reads ours.
+    indices = np.array(csr.indices, dtype=np.int64, order="C", copy=True)
+    indptr = np.array(csr.indptr, dtype=np.int64, order="C", copy=True)
     check_csr(indices, indptr, len(data), *csr.shape)
     return (data, indices, indptr), csr.shape
 
