@@ -13,8 +13,9 @@ block; the others' limits are silently ignored. A fit that ran in the main threa
 therefore made the main thread that owner for good, and every later fit in another thread
 ran with BLAS on all cores. So this module checks, in float32 and float64:
 
-* a ``Network`` (two hidden layers of 256, batches of 128) and an ``MLPClassifier``
-  ((100, 100), batches of 100) trained in the main thread, in a ``threading.Thread``, in a
+* a ``Network`` (two hidden layers of 256, batches of 128, or of 256 with dropout) and
+  an ``MLPClassifier`` ((100, 100), batches of 100) trained in the main thread, in a
+  ``threading.Thread``, in a
   ``concurrent.futures.ThreadPoolExecutor`` and through ``joblib.Parallel(backend=
   "threading")`` end with the same ``coefs_`` and ``intercepts_``, bit for bit;
 * an ``EnsembleClassifier`` gives the same members and predictions with ``n_jobs=2``
@@ -54,12 +55,15 @@ def _data(dtype, n_samples, n_classes):
     return X, scores.argmax(axis=1)
 
 
-def _fit_network(dtype):
-    """A float32 or float64 Network (256, 256) -> 10, one epoch of batches of 128."""
+def _fit_network(dtype, batch_size=128):
+    """A float32 or float64 Network (256, 256) -> 10, one epoch of batches of 128 (or 256,
+    with dropout)."""
     X, y = _data(dtype, 2048, 10)
-    net = fastreg.Network([fastreg.Dense(256, "relu"), fastreg.Dense(256, "relu"), fastreg.Dense(10)],
+    dropout = 0.0 if batch_size == 128 else 0.5
+    net = fastreg.Network([fastreg.Dense(256, "relu", dropout=dropout),
+                           fastreg.Dense(256, "relu", dropout=dropout), fastreg.Dense(10)],
                           dtype=dtype, random_state=0)
-    net.fit(X, y, epochs=1, batch_size=128)
+    net.fit(X, y, epochs=1, batch_size=batch_size)
     return net
 
 
@@ -70,7 +74,8 @@ def _fit_classifier(dtype):
                          random_state=0).fit(X, y)
 
 
-MODELS = {"network": _fit_network, "classifier": _fit_classifier}
+MODELS = {"network": _fit_network, "network-256": lambda dtype: _fit_network(dtype, 256),
+          "classifier": _fit_classifier}
 
 
 @lru_cache(maxsize=None)
