@@ -1250,3 +1250,136 @@ emit("result", outcomes=outcomes, equal_once=same(arrays(net), arrays(once)),
         assert result["equal_once"], f"one fit was refused, but the weights are not one fit's; {state}"
         assert (result["epochs"], result["history"], result["steps"]) == (
             4, 4, result["steps_once"]), state
+
+
+# ------------------------------------------------------ 9. the engine's own boundary
+ENGINE_BOUNDARY = r'''
+import dataclasses
+import scipy.sparse as sp
+from fastreg import _engine
+
+rng = np.random.default_rng(0)
+X64 = rng.normal(size=(64, 40))
+y = rng.integers(0, 3, 64)
+
+
+def parts(dtype, conv=False):
+    """A valid engine's configuration and arrays, made by a Network."""
+    layers = ([fastreg.Conv1D(4, 5, stride=2)] if conv else []) + [
+        fastreg.Dense(16, "relu", dropout=0.2), fastreg.Dense(3)]
+    net = fastreg.Network(layers, optimizer=fastreg.SGD(0.05, momentum=0.9),
+                          averaging=fastreg.EMA(0.9), dtype=dtype, random_state=0)
+    net.fit(X64, y, epochs=1, batch_size=16)
+    engine = net._engine_for(16)
+    arrays = dict(weights=list(net._weights), biases=list(net._biases),
+                  optimizer_state=list(net._optimizer_state),
+                  averages=net._engine_averages(), augment_rng=None)
+    return engine, arrays
+
+
+def case(name, fn):
+    emit("begin", case=name)
+    outcome, _ = attempt(fn)
+    emit("case", case=name, outcome=outcome)
+
+
+for dtype in DTYPES:
+    engine, arrays = parts(dtype)
+    config = engine.config
+    other = "float64" if dtype == "float32" else "float32"
+    bad_configs = {
+        "input_keep=5": dict(input_keep=5.0), "input_keep=0": dict(input_keep=0.0),
+        "label_smoothing=1.5": dict(label_smoothing=1.5), "momentum=2": dict(momentum=2.0),
+        "beta2=1": dict(beta2=1.0), "epsilon=nan": dict(epsilon=float("nan")),
+        "loss=17": dict(loss=17), "optimizer=9": dict(optimizer=9),
+        "n_features=41": dict(n_features=41), "batch_size=0": dict(batch_size=0),
+        "average_decay=1.5": dict(average_decay=1.5), "seed=-1": dict(seed=-1),
+        "no layers": dict(layers=()), "dtype=int8": dict(dtype="int8"),
+        "wider layer": dict(layers=(dataclasses.replace(config.layers[0], weight_shape=(40, 17)),)
+                            + config.layers[1:]),
+        "keep=0": dict(layers=(dataclasses.replace(config.layers[0], keep=0.0),) + config.layers[1:]),
+        "activation=9": dict(layers=(dataclasses.replace(config.layers[0], activation=9),)
+                             + config.layers[1:]),
+        "augment=3": dict(augment=3),
+    }
+    for name, change in bad_configs.items():
+        case(f"{dtype}/config {name}",
+             lambda: _engine.make_engine(dataclasses.replace(config, **change), **arrays))
+    w = arrays["weights"]
+    bad_arrays = {
+        "weights of the other dtype": dict(weights=[w[0].astype(other)] + w[1:]),
+        "weights of another shape": dict(weights=[w[0][:, :8].copy()] + w[1:]),
+        "read-only weights": dict(weights=[np.frombuffer(w[0].tobytes(), dtype=dtype).reshape(w[0].shape)] + w[1:]),
+        "Fortran-order weights": dict(weights=[np.asfortranarray(w[0])] + w[1:]),
+        "a list for weights": dict(weights=[w[0].tolist()] + w[1:]),
+        "one bias short": dict(biases=arrays["biases"][:-1]),
+        "no momentum state": dict(optimizer_state=[(None,) * 4] + arrays["optimizer_state"][1:]),
+        "state of another shape": dict(optimizer_state=[(w[0][:3].copy(), None, arrays["biases"][0], None)]
+                                       + arrays["optimizer_state"][1:]),
+        "no averages": dict(averages=None),
+    }
+    for name, change in bad_arrays.items():
+        case(f"{dtype}/arrays {name}", lambda: _engine.make_engine(config, **{**arrays, **change}))
+
+    X = X64.astype(dtype)
+    Y = np.eye(3, dtype=dtype)[y]
+    csr = sp.csr_array(X)
+    data, indices, indptr = csr.data, csr.indices.astype(np.int64), csr.indptr.astype(np.int64)
+    bad_indices = indices.copy()
+    bad_indices[3] = 10**6
+    calls = {
+        "train_epoch X too narrow": lambda: engine.train_epoch(X[:, :39].copy(), Y, None, 0.1, True, 0),
+        "train_epoch Y too wide": lambda: engine.train_epoch(X, np.zeros((64, 4), dtype), None, 0.1, True, 0),
+        "train_epoch rows differ": lambda: engine.train_epoch(X[:10].copy(), Y, None, 0.1, True, 0),
+        "train_epoch short sample_weight": lambda: engine.train_epoch(X, Y, np.ones(3, dtype), 0.1, True, 0),
+        "train_epoch order out of range": lambda: engine.train_epoch(
+            X, Y, None, 0.1, False, 0, np.full(64, 10**6, dtype=np.int64)),
+        "train_epoch negative order": lambda: engine.train_epoch(
+            X, Y, None, 0.1, False, 0, -np.ones(64, dtype=np.int64)),
+        "train_epoch short order": lambda: engine.train_epoch(X, Y, None, 0.1, False, 0, np.arange(3)),
+        "train_epoch learning_rate nan": lambda: engine.train_epoch(X, Y, None, float("nan"), True, 0),
+        "train_epoch learning_rate -1": lambda: engine.train_epoch(X, Y, None, -1.0, True, 0),
+        "train_epoch X of the other dtype": lambda: engine.train_epoch(X.astype(other), Y, None, 0.1, True, 0),
+        "train_epoch CSR index out of range": lambda: engine.train_epoch(
+            (data, bad_indices, indptr), Y, None, 0.1, True, 0),
+        "train_epoch CSR indptr short": lambda: engine.train_epoch(
+            (data, indices, indptr[:-5].copy()), Y, None, 0.1, True, 0),
+        "train_epoch CSR data short": lambda: engine.train_epoch(
+            (data[:-1].copy(), indices, indptr), Y, None, 0.1, True, 0),
+        "loss_gradient more rows than a batch": lambda: engine.loss_gradient(X, Y, None),
+        "loss_gradient X too wide": lambda: engine.loss_gradient(
+            np.zeros((8, 41), dtype), Y[:8].copy(), None),
+        "evaluate X too narrow": lambda: engine.evaluate(X[:, :5].copy(), Y, None),
+        "predict X too narrow": lambda: engine.predict(X[:, :1].copy(), np.empty((64, 3), dtype)),
+        "predict out too small": lambda: engine.predict(X, np.empty((2, 3), dtype)),
+        "predict out read-only": lambda: engine.predict(X, np.frombuffer(bytes(64 * 3 * np.dtype(dtype).itemsize), dtype).reshape(64, 3)),
+    }
+    for name, call in calls.items():
+        case(f"{dtype}/{name}", call)
+
+    conv_engine, conv_arrays = parts(dtype, conv=True)
+    conv = conv_engine.config.layers[0]
+    for name, geometry in {"out_length too long": (1, 40, 4, 40, 5, 2, 0),
+                           "kernel wider than its weights": (1, 40, 4, 18, 7, 2, 0),
+                           "negative padding": (1, 40, 4, 18, 5, 2, -3)}.items():
+        changed = dataclasses.replace(conv_engine.config, layers=(
+            dataclasses.replace(conv, convolution=geometry),) + conv_engine.config.layers[1:])
+        case(f"{dtype}/conv {name}", lambda: _engine.make_engine(changed, **conv_arrays))
+    # The engine still trains after every refusal.
+    engine.train_epoch(X, Y, None, 0.1, True, 1)
+    emit("trained", case=dtype, finite=bool(engine.parameters_finite()))
+'''
+
+
+def test_engine_checks_what_it_is_given():
+    """The engine itself, made and called directly with a configuration, arrays or inputs
+    that the Network would never pass: each is a ValueError or TypeError naming what is
+    wrong, never a crash or a silent result, and the engine trains on afterwards."""
+    out = run_checked(ENGINE_BOUNDARY, timeout=120)
+    cases = records(out, "case")
+    assert len(cases) == 2 * (18 + 9 + 19 + 3), _tail(out)
+    failures = [f"{record['case']}: {show(record['outcome'])}" for record in cases
+                if not raised(record["outcome"], "ValueError", "TypeError")]
+    assert_no_failures(failures, "the engine's boundary")
+    trained = records(out, "trained")
+    assert len(trained) == 2 and all(record["finite"] for record in trained), _tail(out)

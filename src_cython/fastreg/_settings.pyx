@@ -44,6 +44,8 @@ cdef Settings settings_from(config) except *:
     s.weight_decay = _in_range(config.weight_decay, "weight_decay", 0.0, np.inf)
     s.l1 = _in_range(config.l1, "l1", 0.0, np.inf)
     s.max_norm = _in_range(config.max_norm, "max_norm", 0.0, np.inf)
+    if not 0 <= config.seed < 2**64:
+        raise ValueError(f"seed must be in [0, 2**64), got {config.seed!r}.")
     s.seed = <uint64_t> config.seed
     return s
 
@@ -68,7 +70,10 @@ cdef Geometry geometry_from(layer, int index, int n_layers, int n_in) except *:
         (g.in_channels, g.in_length, g.out_channels, g.out_length, g.kernel,
          g.stride) = [_positive(v, f"layer {index} convolution geometry")
                       for v in layer.convolution[:6]]
-        g.padding = _positive(int(layer.convolution[6]) + 1, f"layer {index} padding") - 1
+        padding = int(layer.convolution[6])
+        if not 0 <= padding < 2**30:
+            raise ValueError(f"layer {index}: padding must be >= 0, got {padding}.")
+        g.padding = padding
         if (g.out_length != (g.in_length + 2 * g.padding - g.kernel) // g.stride + 1
                 or g.weight_rows != g.kernel * g.in_channels
                 or g.weight_cols != g.out_channels):
