@@ -71,7 +71,8 @@ def render_templates():
 
 render_templates()
 extensions = [
-    Extension(f"fastreg.{pyx.stem}", [str(pyx)])
+    Extension(f"fastreg.{pyx.stem}", [str(pyx)],
+              depends=[str(header) for header in sorted(KERNEL_DIR.glob("*.h"))])
     for pyx in sorted(KERNEL_DIR.glob("_*.pyx"))
 ]
 

@@ -3,21 +3,26 @@
  * wait (spinning, then asleep) while one thread works alone, the size of that team, a
  * shared task counter that hands out the next task to whichever thread asks, a clock,
  * and OpenMP's thread limit for the caller. Without OpenMP a team is one thread: a
- * barrier does nothing, the counter is a plain one and nothing needs the clock. */
+ * barrier does nothing and the counter is a plain one. */
 #ifndef FASTREG_TEAM_H
 #define FASTREG_TEAM_H
 
-#ifdef _OPENMP
-#include <omp.h>
 #include <time.h>
 
-/* Seconds on a monotonic clock. */
+/* Seconds on a monotonic clock (the engine also times its checks for Ctrl-C with it). */
 static inline double team_clock(void)
 {
     struct timespec now;
+#ifdef _WIN32
+    timespec_get(&now, TIME_UTC);
+#else
     clock_gettime(CLOCK_MONOTONIC, &now);
+#endif
     return (double) now.tv_sec + 1e-9 * (double) now.tv_nsec;
 }
+
+#ifdef _OPENMP
+#include <omp.h>
 
 /* *x, read while its owner thread may be adding to it. */
 static inline double team_read(const double *x)
@@ -63,11 +68,6 @@ static inline int openmp_thread_limit(void)
     return omp_get_max_threads();
 }
 #else
-static inline double team_clock(void)
-{
-    return 0.0;
-}
-
 static inline double team_read(const double *x)
 {
     return *x;
