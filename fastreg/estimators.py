@@ -35,6 +35,7 @@ from sklearn.utils.multiclass import _check_partial_fit_first_call, type_of_targ
 from sklearn.utils.optimize import _check_optimize_result
 from sklearn.utils.validation import _check_sample_weight, check_is_fitted
 
+from fastreg._validation import finite_as
 from fastreg._validation import sklearn_validate_data as validate_data
 from fastreg.averaging import EMA, SWA
 from fastreg.early_stopping import StoppingCriterion
@@ -1145,16 +1146,14 @@ class MLPRegressor(RegressorMixin, _BaseMLP):
         if self.loss == "poisson" and np.min(y) < 0:
             raise ValueError("loss='poisson' requires non-negative targets y.")
         Y = y.reshape(-1, 1) if y.ndim == 1 else y
-        return X, Y.astype(X.dtype)
+        return X, finite_as(Y.astype(np.float64), "y", X.dtype)  # a copy: float32 may overflow
 
     def _validation_targets(self, y_val):
         y_val = column_or_1d(y_val, warn=True) if y_val.ndim == 2 and y_val.shape[1] == 1 else y_val
-        Y_val = np.asarray(y_val, dtype=self._network.dtype).reshape(y_val.shape[0], -1)
+        Y_val = np.asarray(y_val, dtype=np.float64).reshape(y_val.shape[0], -1)
         if Y_val.shape[1] != self.n_outputs_:
             raise ValueError(f"validation_data: y_val has {Y_val.shape[1]} outputs; expected {self.n_outputs_}.")
-        if not np.isfinite(Y_val).all():
-            raise ValueError("validation_data: y_val contains NaN or infinity.")
-        return Y_val, y_val
+        return finite_as(Y_val, "validation_data: y_val", self._network.dtype), y_val
 
     def _labels_of(self, Y):
         return Y.ravel() if Y.shape[1] == 1 else Y

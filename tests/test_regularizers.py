@@ -257,6 +257,31 @@ def test_zero_strength_is_no_regularizer(dtype, regularizer):
         assert np.array_equal(p, q)
 
 
+def test_a_single_regularizer_needs_no_list(dtype):
+    """``regularizers=L2(a)`` is ``[L2(a)]``: the same weights; as an attribute set later
+    too. The L2 acts (the weights differ from training without it)."""
+    rng = np.random.default_rng(10)
+    X, y, _ = make_problem("softmax_cross_entropy", 30, 4, 3, rng)
+
+    def trained(regularizers, *, later=False):
+        net = fastreg.Network([fastreg.Dense(6, "relu"), fastreg.Dense(3)], optimizer=fastreg.SGD(0.1),
+                              regularizers=() if later else regularizers, dtype=dtype, random_state=2)
+        if later:
+            net.regularizers = regularizers
+        net.fit(X, y, epochs=3, batch_size=8)
+        return net
+
+    alone, listed = trained(fastreg.L2(0.5)), trained([fastreg.L2(0.5)])
+    assert alone.regularizers == (fastreg.L2(0.5),)
+    for a, b in zip(alone.coefs_ + alone.intercepts_, listed.coefs_ + listed.intercepts_):
+        assert np.array_equal(a, b)
+    set_later = trained(fastreg.L2(0.5), later=True)
+    for a, b in zip(set_later.coefs_ + set_later.intercepts_, listed.coefs_ + listed.intercepts_):
+        assert np.array_equal(a, b)
+    plain = trained(())
+    assert not np.array_equal(plain.coefs_[0], listed.coefs_[0])
+
+
 def test_l2_alpha_is_scikit_learns_with_sample_weights():
     """L2(alpha) with sample weights: one epoch of batches equals MLPRegressor(alpha) with
     the same sample weights, batches and start weights (penalty divided by the batch's
