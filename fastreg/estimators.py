@@ -74,6 +74,18 @@ def _is_plain_dense(X, n_features):
     )
 
 
+def _check_each_class_twice(labels):
+    """scikit-learn's error for a stratified split with a class seen once, naming the
+    classes as the user gave them (the split sees the binarized targets, 0.0 and 1.0)."""
+    classes, counts = np.unique(labels, return_counts=True)
+    if counts.min() < 2:
+        raise ValueError(
+            "The least populated classes in y have only 1 member, which is too few. The "
+            "minimum number of groups for any class cannot be less than 2. Classes with too "
+            f"few members are: {[str(label) for label in classes[counts < 2]]}"
+        ) from None
+
+
 class _BaseMLP(BaseEstimator):
     """Shared training and prediction of MLPClassifier and MLPRegressor."""
 
@@ -381,9 +393,14 @@ class _BaseMLP(BaseEstimator):
         # Stratify only single-output classification, as scikit-learn does.
         stratify = Y if is_classifier(self) and self.n_outputs_ == 1 else None
         arrays = (X, Y) if sample_weight is None else (X, Y, sample_weight)
-        parts = train_test_split(
-            *arrays, random_state=self._random_state, test_size=self.validation_fraction, stratify=stratify
-        )
+        try:
+            parts = train_test_split(
+                *arrays, random_state=self._random_state, test_size=self.validation_fraction, stratify=stratify
+            )
+        except ValueError:
+            if stratify is not None:
+                _check_each_class_twice(self._labels_of(Y))
+            raise
         X_train, X_val, Y_train, Y_val = parts[:4]
         w_train, w_val = parts[4:] if sample_weight is not None else (None, None)
         if X_val.shape[0] < 2:
@@ -529,11 +546,13 @@ class _BaseMLP(BaseEstimator):
         return self.loss
 
     def _print_epoch(self, seconds, validated):
-        line = f"Iteration {self.n_iter_}, loss = {self.loss_:.8f}"
+        """scikit-learn's lines, as it prints them; fastreg's own figures at verbose >= 2."""
+        print("Iteration %d, loss = %.8f" % (self.n_iter_, self.loss_))
         if validated:
-            line += f", validation score = {self.validation_scores_[-1]:.6f}"
-            line += f", validation loss = {self.validation_loss_curve_[-1]:.8f}"
-        print(f"{line}, time = {seconds:.4f}s")
+            print("Validation score: %f" % self.validation_scores_[-1])
+        if self.verbose >= 2:
+            extra = f", validation loss = {self.validation_loss_curve_[-1]:.8f}" if validated else ""
+            print(f"Epoch time = {seconds:.4f}s{extra}")
 
     def _update_no_improvement_count(self, stop_on_validation):
         if stop_on_validation:
@@ -655,8 +674,10 @@ _PARAMETERS_DOC = """
     tol : float, default=1e-4
         Improvement of the loss or validation score below which an epoch does not count as
         progress; for 'lbfgs', the gradient tolerance.
-    verbose : bool, default=False
-        Print one line per epoch: loss, validation score and loss, time.
+    verbose : bool or int, default=False
+        Print scikit-learn's lines every epoch, as it prints them: ``Iteration n, loss =
+        ...`` and, with a validation set, ``Validation score: ...`` on a line of its own;
+        from 2 on, also fastreg's own figures: ``Epoch time = ...s, validation loss = ...``.
     warm_start : bool, default=False
         Continue from the current weights when fit is called again.
     momentum : float, default=0.9
