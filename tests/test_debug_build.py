@@ -16,6 +16,8 @@ from pathlib import Path
 
 import pytest
 
+pytestmark = pytest.mark.slow  # a build of its own, then the kernel tests: about a minute
+
 ROOT = Path(__file__).resolve().parents[1]
 KERNEL_TESTS = [
     "test_gradients.py", "test_training_step.py", "test_dropout.py", "test_conv1d.py",

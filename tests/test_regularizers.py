@@ -21,8 +21,17 @@ import numpy as np
 import pytest
 
 import fastreg
-from helpers import make_fastreg_optimizer, make_pair, make_problem, weights_of
-from reference import Model, loss_and_gradient
+from helpers import (
+    assert_close,
+    hook_draws_for,
+    hook_order_for,
+    make_fastreg_optimizer,
+    make_pair,
+    make_problem,
+    make_reference_optimizer,
+    weights_of,
+)
+from reference import Model, loss_and_gradient, train
 
 OPTIMIZERS = ["sgd", "momentum", "nesterov", "adam"]
 
@@ -242,19 +251,39 @@ def test_elastic_net_is_l1_plus_l2(dtype):
         assert np.array_equal(p, q)
 
 
-@pytest.mark.parametrize("regularizer", [fastreg.L2(0.0), fastreg.L1(0.0), fastreg.WeightDecay(0.0)])
-def test_zero_strength_is_no_regularizer(dtype, regularizer):
+@pytest.mark.parametrize("kind", ["L2", "L1", "WeightDecay", "ElasticNet"])
+def test_zero_strength_is_no_regularizer(dtype, tol, kind):
+    """A regularizer of zero strength trains as the NumPy reference without any: the same
+    weights and losses after two shuffled Adam epochs. The same comparison with the
+    strength at 0.05 fails, so it can tell a regularizer that acts."""
     rng = np.random.default_rng(9)
-    X, y, _ = make_problem("squared_error", 20, 3, 2, rng)
-    layers = [fastreg.Dense(5, "tanh"), fastreg.Dense(2)]
-    a = fastreg.Network(layers, loss="squared_error", optimizer=fastreg.Adam(0.01),
-                        regularizers=[regularizer], dtype=dtype, random_state=1)
-    b = fastreg.Network(layers, loss="squared_error", optimizer=fastreg.Adam(0.01),
-                        dtype=dtype, random_state=1)
-    a.fit(X, y, epochs=2, batch_size=7)
-    b.fit(X, y, epochs=2, batch_size=7)
-    for p, q in zip(a.coefs_ + a.intercepts_, b.coefs_ + b.intercepts_):
-        assert np.array_equal(p, q)
+    X, y, Y = make_problem("squared_error", 20, 3, 2, rng)
+    hidden = [(5, "tanh", 0.0)]
+
+    def trained(strength):
+        regularizer = {"L2": lambda: fastreg.L2(strength), "L1": lambda: fastreg.L1(strength),
+                       "WeightDecay": lambda: fastreg.WeightDecay(strength),
+                       "ElasticNet": lambda: fastreg.ElasticNet(strength, strength)}[kind]()
+        net, _ = make_pair(hidden, 2, "squared_error", dtype=dtype, random_state=1,
+                           optimizer=make_fastreg_optimizer("adam", 0.01),
+                           regularizers=[regularizer])
+        net.initialize(3)
+        start = weights_of(net)
+        history = net.fit(X, y, epochs=2, batch_size=7)
+        return net, start, history["loss"]
+
+    net, (coefs, intercepts), losses = trained(0.0)
+    model = Model(hidden, 2, "squared_error")  # alpha 0, and an optimizer without l1 or decay
+    ref_coefs, ref_intercepts, ref_losses, _ = train(
+        model, make_reference_optimizer("adam", 0.01), coefs, intercepts, X, Y, epochs=2,
+        batch_size=7, shuffle=True, draws_for=hook_draws_for(net._seed, model, 3),
+        order_for=hook_order_for(net._seed))
+    assert_close(net.coefs_, ref_coefs, **tol, what="coefs")
+    assert_close(net.intercepts_, ref_intercepts, **tol, what="intercepts")
+    assert_close(losses, ref_losses, **tol, what="losses")
+    acting, _, _ = trained(0.05)
+    with pytest.raises(AssertionError):
+        assert_close(acting.coefs_, ref_coefs, **tol, what="coefs")
 
 
 def test_a_single_regularizer_needs_no_list(dtype):
