@@ -82,6 +82,7 @@ __all__ = [
     "StoppingCriterion",
     "UpStrips",
     "WeightDecay",
+    "augment",
     "load",
     "save",
 ]

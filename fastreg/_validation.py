@@ -46,7 +46,9 @@ def check_sparse_matrix(matrix, name, dtype, *, n_columns=None):
     if not (np.issubdtype(matrix.dtype, np.number) or matrix.dtype == bool) or np.iscomplexobj(
         np.empty(0, dtype=matrix.dtype)
     ):
-        raise TypeError(f"{name} must hold real numbers, got a sparse matrix of dtype {matrix.dtype}.")
+        raise TypeError(
+            f"{name} must hold real numbers, got a sparse matrix of dtype {matrix.dtype}."
+        )
     check_sparse_structure(matrix, name)
     csr = scipy.sparse.csr_array(matrix)
     data = finite_as(csr.data, name, dtype)

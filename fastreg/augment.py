@@ -23,7 +23,8 @@ def _as_batch(X, owner):
         raise TypeError(f"{owner} takes real numbers, got an array of dtype {X.dtype}.")
     if X.ndim not in (1, 2):
         raise ValueError(
-            f"{owner} takes a batch of shape (n_samples, n_features) or one row, got shape {X.shape}."
+            f"{owner} takes a batch of shape (n_samples, n_features) or one row, "
+            f"got shape {X.shape}."
         )
     if not np.issubdtype(X.dtype, np.floating):
         X = X.astype(np.float64)
@@ -58,7 +59,8 @@ class RandomShift:
             raise ValueError(f"max_shift must be an integer >= 0, got {max_shift!r}.")
         if mode not in ("circular", "pad"):
             raise ValueError(f"mode must be 'circular' or 'pad', got {mode!r}.")
-        if isinstance(fill_value, bool) or not isinstance(fill_value, Real) or not np.isfinite(fill_value):
+        real = isinstance(fill_value, Real) and not isinstance(fill_value, bool)
+        if not (real and np.isfinite(fill_value)):
             raise ValueError(f"fill_value must be a finite real number, got {fill_value!r}.")
         self.max_shift, self.mode, self.shape, self.fill_value = max_shift, mode, shape, fill_value
 

@@ -394,9 +394,8 @@ class _BaseMLP(BaseEstimator):
         stratify = Y if is_classifier(self) and self.n_outputs_ == 1 else None
         arrays = (X, Y) if sample_weight is None else (X, Y, sample_weight)
         try:
-            parts = train_test_split(
-                *arrays, random_state=self._random_state, test_size=self.validation_fraction, stratify=stratify
-            )
+            parts = train_test_split(*arrays, random_state=self._random_state,
+                                     test_size=self.validation_fraction, stratify=stratify)
         except ValueError:
             if stratify is not None:
                 _check_each_class_twice(self._labels_of(Y))
@@ -547,12 +546,14 @@ class _BaseMLP(BaseEstimator):
 
     def _print_epoch(self, seconds, validated):
         """scikit-learn's lines, as it prints them; fastreg's own figures at verbose >= 2."""
-        print("Iteration %d, loss = %.8f" % (self.n_iter_, self.loss_))
+        print(f"Iteration {self.n_iter_:d}, loss = {self.loss_:.8f}")
         if validated:
-            print("Validation score: %f" % self.validation_scores_[-1])
+            print(f"Validation score: {self.validation_scores_[-1]:f}")
         if self.verbose >= 2:
-            extra = f", validation loss = {self.validation_loss_curve_[-1]:.8f}" if validated else ""
-            print(f"Epoch time = {seconds:.4f}s{extra}")
+            line = f"Epoch time = {seconds:.4f}s"
+            if validated:
+                line += f", validation loss = {self.validation_loss_curve_[-1]:.8f}"
+            print(line)
 
     def _update_no_improvement_count(self, stop_on_validation):
         if stop_on_validation:

@@ -46,7 +46,8 @@ class _RealAugment:
 
     def __call__(self, X, rng):
         result = np.asarray(self.augment(X, rng))
-        if np.iscomplexobj(result) or not (np.issubdtype(result.dtype, np.number) or result.dtype == bool):
+        real = np.issubdtype(result.dtype, np.number) or result.dtype == bool
+        if np.iscomplexobj(result) or not real:
             raise TypeError(
                 f"augment must return real numbers, got an array of dtype {result.dtype} "
                 f"from {self.augment!r}."
@@ -468,7 +469,9 @@ class Network:
         n_layers = len(self.layers) if self._weights is None else len(self._weights)
         for name, given in (("coefs", coefs), ("intercepts", intercepts)):
             if not isinstance(given, (list, tuple)):
-                raise TypeError(f"{name} must be a list of arrays, one per layer, got {type(given).__name__}.")
+                raise TypeError(
+                    f"{name} must be a list of arrays, one per layer, got {type(given).__name__}."
+                )
         if len(coefs) != n_layers or len(intercepts) != n_layers:
             raise ValueError(
                 f"set_weights needs one weight matrix and one bias vector per layer ({n_layers} "
@@ -477,7 +480,9 @@ class Network:
         if self._weights is None:
             shape = np.shape(coefs[0])
             if len(shape) != 2:
-                raise ValueError(f"coefs[0] must be a matrix (n_features, units), got shape {shape}.")
+                raise ValueError(
+                    f"coefs[0] must be a matrix (n_features, units), got shape {shape}."
+                )
             self.initialize(shape[0])
         checked = []
         for name, given, own in (("coefs", coefs, self._weights), ("intercepts", intercepts, self._biases)):
@@ -593,7 +598,8 @@ class Network:
                         "or loss='logistic_cross_entropy' with Dense(1) and 0/1 targets."
                     )
                 raise ValueError(
-                    f"Class indices must be in [0, {self.n_outputs}), got {y.min()}..{y.max()}.{hint}"
+                    f"Class indices must be in [0, {self.n_outputs}), got {y.min()}..{y.max()}."
+                    + hint
                 )
             y = y.astype(np.int64, copy=False)
             one_hot = np.zeros((n_samples, self.n_outputs), dtype=self.dtype)

@@ -69,7 +69,8 @@ def test_training_with_label_noise_equals_training_on_the_noisy_labels():
     assert np.mean(noisy_labels != y) > 0.1
     noisy_net.fit(X, y, epochs=1, batch_size=16, shuffle=False)
     clean_net.fit(X, noisy_labels, epochs=1, batch_size=16, shuffle=False)
-    for a, b in zip(noisy_net.coefs_ + noisy_net.intercepts_, clean_net.coefs_ + clean_net.intercepts_):
+    for a, b in zip(noisy_net.coefs_ + noisy_net.intercepts_,
+                    clean_net.coefs_ + clean_net.intercepts_):
         np.testing.assert_array_equal(a, b)
 
 
@@ -90,7 +91,8 @@ def test_weight_noise_step_uses_the_gradient_at_perturbed_weights(dtype):
     clean = [w.copy() for w in net.coefs_], [b.copy() for b in net.intercepts_]
     # The draws the engine makes at step 0, layer by layer.
     perturbed = [
-        (w + sigma * _random.normal_noise(net._seed, 0, w.size, layer, True).reshape(w.shape)).astype(dtype)
+        (w + sigma * _random.normal_noise(net._seed, 0, w.size, layer, True).reshape(w.shape))
+        .astype(dtype)
         for layer, w in enumerate(clean[0])
     ]
     probe = _classifier(dtype=dtype)

@@ -57,8 +57,8 @@ def _per_step_callback(net, expected_coefs_at, log):
     """Callback comparing the weights with the expected ones after every epoch."""
     def callback(network, record):
         log.append(record["epoch"])
-        for l, (w, e) in enumerate(zip(network.coefs_, expected_coefs_at(network.steps_))):
-            assert np.array_equal(w, e), f"coefs[{l}] after step {network.steps_}"
+        for layer, (w, e) in enumerate(zip(network.coefs_, expected_coefs_at(network.steps_))):
+            assert np.array_equal(w, e), f"coefs[{layer}] after step {network.steps_}"
         return False
     return callback
 
@@ -141,12 +141,12 @@ def test_l1_with_a_data_gradient(dtype):
     _, grad_coefs, grad_intercepts = loss_and_gradient(model, coefs, intercepts, X, Y)
     net.fit(X, y, epochs=1, batch_size=16)
     thr = lr * strength
-    for l, (w, g, new) in enumerate(zip(coefs, grad_coefs, net.coefs_)):
+    for layer, (w, g, new) in enumerate(zip(coefs, grad_coefs, net.coefs_)):
         moved = w - lr * g
         expected = np.sign(moved) * np.maximum(np.abs(moved) - thr, 0)
         margin = np.abs(np.abs(moved) - thr).min()
         assert margin > 1e-5, "test setup: a weight sits on the threshold"
-        assert np.array_equal(new == 0, expected == 0), f"zero pattern of coefs[{l}]"
+        assert np.array_equal(new == 0, expected == 0), f"zero pattern of coefs[{layer}]"
         assert (new == 0).any()
         rtol = 1e-5 if dtype == "float32" else 1e-12
         np.testing.assert_allclose(new, expected, rtol=rtol, atol=rtol)
@@ -246,7 +246,8 @@ def test_elastic_net_is_l1_plus_l2(dtype):
                         regularizers=[fastreg.ElasticNet(l1=0.05, alpha=0.3)], **kw)
     b = fastreg.Network(layers, optimizer=fastreg.SGD(0.1, momentum=0.5),
                         regularizers=[fastreg.L1(0.05), fastreg.L2(0.3)], **kw)
-    assert a.fit(X, y, epochs=3, batch_size=8)["loss"] == b.fit(X, y, epochs=3, batch_size=8)["loss"]
+    losses_a = a.fit(X, y, epochs=3, batch_size=8)["loss"]
+    assert losses_a == b.fit(X, y, epochs=3, batch_size=8)["loss"]
     for p, q in zip(a.coefs_ + a.intercepts_, b.coefs_ + b.intercepts_):
         assert np.array_equal(p, q)
 
@@ -293,8 +294,10 @@ def test_a_single_regularizer_needs_no_list(dtype):
     X, y, _ = make_problem("softmax_cross_entropy", 30, 4, 3, rng)
 
     def trained(regularizers, *, later=False):
-        net = fastreg.Network([fastreg.Dense(6, "relu"), fastreg.Dense(3)], optimizer=fastreg.SGD(0.1),
-                              regularizers=() if later else regularizers, dtype=dtype, random_state=2)
+        net = fastreg.Network([fastreg.Dense(6, "relu"), fastreg.Dense(3)],
+                              optimizer=fastreg.SGD(0.1),
+                              regularizers=() if later else regularizers, dtype=dtype,
+                              random_state=2)
         if later:
             net.regularizers = regularizers
         net.fit(X, y, epochs=3, batch_size=8)

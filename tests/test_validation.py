@@ -69,7 +69,8 @@ CASES = [
      ValueError, "X.*NaN"),
     ("float32-overflow-X", lambda: _quiet(lambda: _net().fit(X * 1e300, LABELS)), ValueError,
      "X.*infinity"),
-    ("nan-y-matrix", lambda: _net(loss="squared_error").fit(X, _with(np.zeros((10, 3)), (3, 2), NAN)),
+    ("nan-y-matrix",
+     lambda: _net(loss="squared_error").fit(X, _with(np.zeros((10, 3)), (3, 2), NAN)),
      ValueError, "y.*NaN"),
     ("inf-y-matrix", lambda: _net(loss="poisson").fit(X, _with(np.zeros((10, 3)), (3, 2), INF)),
      ValueError, "y.*infinity"),
@@ -126,7 +127,8 @@ CASES = [
         __import__("scipy.sparse").sparse.csr_matrix(_with(X, (0, 0), NAN)), LABELS),
      ValueError, "NaN"),
     # --- sample weights
-    ("sample-weight-negative", lambda: _net().fit(X, LABELS, sample_weight=_with(np.ones(10), 3, -1)),
+    ("sample-weight-negative",
+     lambda: _net().fit(X, LABELS, sample_weight=_with(np.ones(10), 3, -1)),
      ValueError, "non-negative"),
     ("sample-weight-zero-sum", lambda: _net().fit(X, LABELS, sample_weight=np.zeros(10)),
      ValueError, "positive sum"),
@@ -216,7 +218,8 @@ CASES = [
     ("set-weights-complex", lambda: _fitted().set_weights([np.zeros((3, 4)) + 1j, np.zeros((4, 3))],
                                                            [np.zeros(4), np.zeros(3)]),
      TypeError, "complex"),
-    ("set-weights-empty", lambda: _net().set_weights([], []), ValueError, "per layer.*2 of each.*0 and 0"),
+    ("set-weights-empty", lambda: _net().set_weights([], []), ValueError,
+     "per layer.*2 of each.*0 and 0"),
     ("set-weights-empty-fitted", lambda: _fitted().set_weights([], []), ValueError, "2 of each"),
     ("set-weights-arrays", lambda: _net().set_weights(np.zeros((3, 4)), np.zeros(4)), TypeError,
      "coefs must be a list of arrays"),
@@ -224,7 +227,8 @@ CASES = [
                                                       [np.zeros(4), np.zeros(3)]),
      ValueError, r"coefs\[0\].*shape \(3,\)"),
     # --- finite values that float32 cannot hold: said so
-    ("float32-overflow-y", lambda: _quiet(lambda: _net(loss="squared_error").fit(X, np.full((10, 3), 1e300))),
+    ("float32-overflow-y",
+     lambda: _quiet(lambda: _net(loss="squared_error").fit(X, np.full((10, 3), 1e300))),
      ValueError, r"y contains NaN or infinity \(after conversion to float32\)"),
     ("float32-overflow-sample-weight",
      lambda: _quiet(lambda: _net().fit(X, LABELS, sample_weight=np.full(10, 1e300))),
@@ -414,7 +418,8 @@ def test_label_and_target_forms_accepted():
         assert net.loss_gradient(X, form)[0] == by_int
     one = Network([Dense(1)], loss="logistic_cross_entropy", dtype="float64", random_state=0)
     one.initialize(3)
-    assert one.loss_gradient(X, LABELS > 0)[0] == one.loss_gradient(X, (LABELS > 0)[:, None] * 1.0)[0]
+    as_column = (LABELS > 0)[:, None] * 1.0
+    assert one.loss_gradient(X, LABELS > 0)[0] == one.loss_gradient(X, as_column)[0]
     assert math.isfinite(one.loss_gradient(X, LABELS > 0)[0])
 
 
