@@ -49,10 +49,14 @@ class BuildExtWithOptionalOpenMP(build_ext):
             return False
         with tempfile.TemporaryDirectory() as tmp:
             source = Path(tmp) / "probe.c"
-            source.write_text("#include <omp.h>\nint main(void) { return omp_get_max_threads() < 1; }\n")
+            source.write_text(
+                "#include <omp.h>\nint main(void) { return omp_get_max_threads() < 1; }\n"
+            )
             try:
-                objects = self.compiler.compile([str(source)], output_dir=tmp, extra_postargs=["-fopenmp"])
-                self.compiler.link_executable(objects, str(Path(tmp) / "probe"), extra_postargs=["-fopenmp"])
+                objects = self.compiler.compile([str(source)], output_dir=tmp,
+                                                extra_postargs=["-fopenmp"])
+                self.compiler.link_executable(objects, str(Path(tmp) / "probe"),
+                                              extra_postargs=["-fopenmp"])
             except Exception:
                 return False
         return True

@@ -31,7 +31,8 @@ def timed_fit(n_jobs, strategy, X, y, repeats):
     seconds, ensemble = [], None
     for _ in range(repeats):
         member = MLPClassifier(hidden_layer_sizes=(64,), max_iter=30, random_state=0)
-        ensemble = EnsembleClassifier(member, n_estimators=8, strategy=strategy, random_state=0, n_jobs=n_jobs)
+        ensemble = EnsembleClassifier(member, n_estimators=8, strategy=strategy, random_state=0,
+                                      n_jobs=n_jobs)
         start = time.perf_counter()
         ensemble.fit(X, y)
         seconds.append(time.perf_counter() - start)

@@ -65,9 +65,11 @@ def main(argv=None):
     args = parser.parse_args(argv)
     print(f"CPU: {cpu_model()}")
     if hasattr(os, "getloadavg"):
-        print(f"Load average over the last minute: {os.getloadavg()[0]:.2f} on {os.cpu_count()} cores")
+        load = os.getloadavg()[0]
+        print(f"Load average over the last minute: {load:.2f} on {os.cpu_count()} cores")
     print_thread_pools()
-    header = f"{'dataset':<14}{'fastreg s':>11}{'sklearn s':>11}{'speed-up':>10}{'fastreg score':>15}{'sklearn score':>15}"
+    header = (f"{'dataset':<14}{'fastreg s':>11}{'sklearn s':>11}{'speed-up':>10}"
+              f"{'fastreg score':>15}{'sklearn score':>15}")
     print(header)
     print("-" * len(header))
     for dataset, (loader, estimator_name) in DATASETS.items():
@@ -81,7 +83,8 @@ def main(argv=None):
                 seconds[name].append(elapsed)
         ours, theirs = (statistics.median(seconds[name]) for name in ("fastreg", "scikit-learn"))
         our_score, their_score = scores["fastreg"], scores["scikit-learn"]
-        print(f"{dataset:<14}{ours:>11.3f}{theirs:>11.3f}{theirs / ours:>9.1f}x{our_score:>15.4f}{their_score:>15.4f}")
+        print(f"{dataset:<14}{ours:>11.3f}{theirs:>11.3f}{theirs / ours:>9.1f}x"
+              f"{our_score:>15.4f}{their_score:>15.4f}")
     X, y = load_digits(return_X_y=True)
     X = StandardScaler().fit_transform(X)
     latency = {name: predict_latency(lib, X, y) for name, lib in LIBRARIES.items()}

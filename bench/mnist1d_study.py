@@ -76,14 +76,15 @@ def main(argv=None):
     args = parser.parse_args(argv)
     data = load_mnist1d()
     print(f"MNIST-1D, Adam 1e-2, batch {BATCH_SIZE}, {EPOCHS} epochs, seeds 0..{args.seeds - 1}\n")
-    print(f"| model | test accuracy (mean +- sd) | min - max | time per run | published |")
+    print("| model | test accuracy (mean +- sd) | min - max | time per run | published |")
     print("|---|---|---|---|---|")
     for model in args.models.split(","):
         results = [run(model, seed, data) for seed in range(args.seeds)]
         accuracies = [a for a, _ in results]
         spread = statistics.stdev(accuracies) if len(accuracies) > 1 else 0.0
         print(
-            f"| {MODELS[model][0]} | {100 * statistics.mean(accuracies):.1f}% +- {100 * spread:.1f} "
+            f"| {MODELS[model][0]} "
+            f"| {100 * statistics.mean(accuracies):.1f}% +- {100 * spread:.1f} "
             f"| {100 * min(accuracies):.1f} - {100 * max(accuracies):.1f}% "
             f"| {statistics.median(s for _, s in results):.1f} s | {PUBLISHED.get(model, '')} |",
             flush=True,

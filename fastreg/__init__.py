@@ -13,6 +13,7 @@ scikit-learn's estimators of the same names (they need ``pip install "fastreg[sk
 them by seeds, bagging, snapshots, checkpoints or cross-validation folds;
 :func:`save` and :func:`load` store models in fastreg's own file format, without pickle.
 """
+from fastreg import augment  # fastreg.augment.Jitter etc. after a plain `import fastreg`
 from fastreg.averaging import EMA, SWA
 from fastreg.early_stopping import (
     EarlyStopping,
@@ -81,6 +82,7 @@ __all__ = [
     "StoppingCriterion",
     "UpStrips",
     "WeightDecay",
+    "augment",
     "load",
     "save",
 ]

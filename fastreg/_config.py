@@ -6,8 +6,8 @@ the new one differs from the engine's. The engine checks the ranges once more wh
 made: it trusts nothing Python code could have changed. The codes of losses, activations
 and optimizers are the kernels' own enums, exported from Cython.
 """
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Callable, Optional, Tuple
 
 from fastreg._dense import Activation
 from fastreg._loss import Loss
@@ -30,10 +30,10 @@ class LayerConfig:
     out_channels, out_length, kernel_size, stride, padding)``.
     """
 
-    weight_shape: Tuple[int, int]
+    weight_shape: tuple[int, int]
     activation: Activation
     keep: float
-    convolution: Optional[Tuple[int, int, int, int, int, int, int]] = None
+    convolution: tuple[int, int, int, int, int, int, int] | None = None
 
 
 @dataclass(frozen=True)
@@ -42,7 +42,7 @@ class EngineConfig:
 
     dtype: str
     n_features: int
-    layers: Tuple[LayerConfig, ...]
+    layers: tuple[LayerConfig, ...]
     batch_size: int
     seed: int
     loss: Loss
@@ -62,4 +62,4 @@ class EngineConfig:
     l1: float
     max_norm: float
     average_decay: float
-    augment: Optional[Callable]
+    augment: Callable | None

@@ -46,10 +46,12 @@ def check_sparse_matrix(matrix, name, dtype, *, n_columns=None):
     if not (np.issubdtype(matrix.dtype, np.number) or matrix.dtype == bool) or np.iscomplexobj(
         np.empty(0, dtype=matrix.dtype)
     ):
-        raise TypeError(f"{name} must hold real numbers, got a sparse matrix of dtype {matrix.dtype}.")
+        raise TypeError(
+            f"{name} must hold real numbers, got a sparse matrix of dtype {matrix.dtype}."
+        )
     check_sparse_structure(matrix, name)
     csr = scipy.sparse.csr_array(matrix)
-    data = _finite_as(csr.data, name, dtype)
+    data = finite_as(csr.data, name, dtype)
     # Copies of the structure: the caller's arrays may change while the engine reads ours.
     indices = np.array(csr.indices, dtype=np.int64, order="C", copy=True)
     indptr = np.array(csr.indptr, dtype=np.int64, order="C", copy=True)
@@ -105,7 +107,7 @@ def check_matrix(array, name, dtype, *, n_columns=None):
     if np.iscomplexobj(array):
         raise TypeError(f"{name} must be real, got complex dtype {array.dtype}.")
     _check_shape(array.shape, name, n_columns)
-    return _finite_as(array, name, dtype)
+    return finite_as(array, name, dtype)
 
 
 def _check_shape(shape, name, n_columns):
@@ -118,7 +120,7 @@ def _check_shape(shape, name, n_columns):
         raise ValueError(f"{name} has {shape[1]} columns; the network expects {n_columns}.")
 
 
-def _finite_as(values, name, dtype):
+def finite_as(values, name, dtype):
     """``values`` as a C-contiguous array of `dtype`, finite before and after conversion."""
     if not all_finite(values):
         raise ValueError(f"{name} contains NaN or infinity.")
@@ -142,12 +144,10 @@ def check_sample_weight(sample_weight, n_samples, dtype):
         )
     if not np.issubdtype(weights.dtype, np.number) or np.iscomplexobj(weights):
         raise TypeError(f"sample_weight must be real numbers, got dtype {weights.dtype}.")
-    weights = np.ascontiguousarray(weights, dtype=dtype)
-    if not all_finite(weights):
-        raise ValueError("sample_weight contains NaN or infinity.")
+    weights = finite_as(weights, "sample_weight", dtype)
     if weights.min() < 0:
         raise ValueError("sample_weight must be non-negative.")
-    if weights.sum() <= 0:
+    if weights.sum(dtype=np.float64) <= 0:
         raise ValueError("sample_weight must have a positive sum.")
     return weights
 

@@ -3,14 +3,32 @@
 An augmentation is any callable ``augment(X_batch, rng) -> X_batch`` (labels unchanged),
 passed as ``Network(augment=...)``: the engine calls it on every minibatch, before input
 noise and dropout, with a ``numpy.random.Generator`` seeded from the network's
-``random_state``. The built-ins below transform each row of a batch independently; rows
-are 1-D signals, or images flattened in C order when ``shape=(height, width)`` is given.
+``random_state``; it must return real numbers of the batch's shape. The built-ins below
+transform each row of a batch independently; rows are 1-D signals, or images flattened in C
+order when ``shape=(height, width)`` is given. Called directly, they also take one row (a
+1-D array) and return one; integer input comes back as float64.
 """
 from numbers import Integral, Real
 
 import numpy as np
 
 __all__ = ["Compose", "Jitter", "RandomFlip", "RandomScale", "RandomShift"]
+
+
+def _as_batch(X, owner):
+    """``X`` as a 2-D float batch and whether it was one row; TypeError for anything but
+    real numbers, ValueError for another number of dimensions."""
+    X = np.asarray(X)
+    if np.iscomplexobj(X) or not (np.issubdtype(X.dtype, np.number) or X.dtype == bool):
+        raise TypeError(f"{owner} takes real numbers, got an array of dtype {X.dtype}.")
+    if X.ndim not in (1, 2):
+        raise ValueError(
+            f"{owner} takes a batch of shape (n_samples, n_features) or one row, "
+            f"got shape {X.shape}."
+        )
+    if not np.issubdtype(X.dtype, np.floating):
+        X = X.astype(np.float64)
+    return (X[None, :], True) if X.ndim == 1 else (X, False)
 
 
 def _check_shape(shape, n_features):
@@ -33,6 +51,7 @@ class RandomShift:
     shape : tuple of int, optional
         ``(height, width)`` for flattened images; rows are 1-D signals by default.
     fill_value : float, default=0.0
+        A finite real number.
     """
 
     def __init__(self, max_shift, mode="circular", shape=None, fill_value=0.0):
@@ -40,9 +59,13 @@ class RandomShift:
             raise ValueError(f"max_shift must be an integer >= 0, got {max_shift!r}.")
         if mode not in ("circular", "pad"):
             raise ValueError(f"mode must be 'circular' or 'pad', got {mode!r}.")
+        real = isinstance(fill_value, Real) and not isinstance(fill_value, bool)
+        if not (real and np.isfinite(fill_value)):
+            raise ValueError(f"fill_value must be a finite real number, got {fill_value!r}.")
         self.max_shift, self.mode, self.shape, self.fill_value = max_shift, mode, shape, fill_value
 
     def __call__(self, X, rng):
+        X, one_row = _as_batch(X, "RandomShift")
         shape = _check_shape(self.shape, X.shape[1])
         out = X.reshape((X.shape[0],) + shape)
         for axis in range(1, out.ndim):
@@ -56,7 +79,8 @@ class RandomShift:
             out = np.take_along_axis(out, source.reshape(index_shape), axis=axis)
             if self.mode == "pad":
                 out = np.where(inside.reshape(index_shape), out, self.fill_value)
-        return out.reshape(X.shape).astype(X.dtype, copy=False)
+        out = out.reshape(X.shape).astype(X.dtype, copy=False)
+        return out[0] if one_row else out
 
 
 class RandomScale:
@@ -74,8 +98,10 @@ class RandomScale:
         self.low, self.high = low, high
 
     def __call__(self, X, rng):
+        X, one_row = _as_batch(X, "RandomScale")
         factors = rng.uniform(self.low, self.high, size=(X.shape[0], 1))
-        return (X * factors).astype(X.dtype, copy=False)
+        out = (X * factors).astype(X.dtype, copy=False)
+        return out[0] if one_row else out
 
 
 class Jitter:
@@ -93,7 +119,9 @@ class Jitter:
         self.sigma = sigma
 
     def __call__(self, X, rng):
-        return (X + self.sigma * rng.standard_normal(X.shape)).astype(X.dtype, copy=False)
+        X, one_row = _as_batch(X, "Jitter")
+        out = (X + self.sigma * rng.standard_normal(X.shape)).astype(X.dtype, copy=False)
+        return out[0] if one_row else out
 
 
 class RandomFlip:
@@ -116,12 +144,14 @@ class RandomFlip:
         self.shape, self.horizontal, self.vertical, self.p = tuple(shape), horizontal, vertical, p
 
     def __call__(self, X, rng):
+        X, one_row = _as_batch(X, "RandomFlip")
         images = X.reshape((X.shape[0],) + _check_shape(self.shape, X.shape[1])).copy()
         for flip, axis in ((self.horizontal, 2), (self.vertical, 1)):
             if flip:
                 chosen = rng.random(X.shape[0]) < self.p
                 images[chosen] = np.flip(images[chosen], axis=axis)
-        return images.reshape(X.shape)
+        out = images.reshape(X.shape)
+        return out[0] if one_row else out
 
 
 class Compose:

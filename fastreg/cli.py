@@ -37,13 +37,15 @@ def demo(epochs=150, seed=0, out=None):
 
     out = sys.stdout if out is None else out
 
-    print("Generating MNIST-1D (4000 train / 1000 test signals, 40 samples, 10 classes)...", file=out)
+    print("Generating MNIST-1D (4000 train / 1000 test signals, 40 samples, 10 classes)...",
+          file=out)
     X_train, y_train, X_test, y_test = load_mnist1d()
     print(
         f"\nMLP 40-100-100-10 (ReLU), Adam lr 1e-2, batch 100, {epochs} epochs, seed {seed}\n",
         file=out,
     )
-    print(f"{'model':<13}{'regularization':<52}{'train acc':>10}{'test acc':>10}{'time':>9}", file=out)
+    print(f"{'model':<13}{'regularization':<52}{'train acc':>10}{'test acc':>10}{'time':>9}",
+          file=out)
     descriptions = {
         "plain": "none",
         "regularized": "random shifts +-5, scaling 0.8-1.2, label smoothing 0.1",

@@ -45,6 +45,7 @@ from sklearn.utils.multiclass import check_classification_targets, type_of_targe
 from sklearn.utils.parallel import Parallel, delayed
 from sklearn.utils.validation import _check_sample_weight, check_is_fitted
 
+# isort: split
 import joblib  # after scikit-learn: a missing scikit-learn is the error to report
 
 from fastreg._threads import engine_thread_cap, single_threaded_blas

@@ -35,6 +35,7 @@ from sklearn.utils.multiclass import _check_partial_fit_first_call, type_of_targ
 from sklearn.utils.optimize import _check_optimize_result
 from sklearn.utils.validation import _check_sample_weight, check_is_fitted
 
+from fastreg._validation import finite_as
 from fastreg._validation import sklearn_validate_data as validate_data
 from fastreg.averaging import EMA, SWA
 from fastreg.early_stopping import StoppingCriterion
@@ -71,6 +72,18 @@ def _is_plain_dense(X, n_features):
         and X.shape[1] == n_features
         and (X.dtype == np.float64 or X.dtype == np.float32)
     )
+
+
+def _check_each_class_twice(labels):
+    """scikit-learn's error for a stratified split with a class seen once, naming the
+    classes as the user gave them (the split sees the binarized targets, 0.0 and 1.0)."""
+    classes, counts = np.unique(labels, return_counts=True)
+    if counts.min() < 2:
+        raise ValueError(
+            "The least populated classes in y have only 1 member, which is too few. The "
+            "minimum number of groups for any class cannot be less than 2. Classes with too "
+            f"few members are: {[str(label) for label in classes[counts < 2]]}"
+        ) from None
 
 
 class _BaseMLP(BaseEstimator):
@@ -380,9 +393,13 @@ class _BaseMLP(BaseEstimator):
         # Stratify only single-output classification, as scikit-learn does.
         stratify = Y if is_classifier(self) and self.n_outputs_ == 1 else None
         arrays = (X, Y) if sample_weight is None else (X, Y, sample_weight)
-        parts = train_test_split(
-            *arrays, random_state=self._random_state, test_size=self.validation_fraction, stratify=stratify
-        )
+        try:
+            parts = train_test_split(*arrays, random_state=self._random_state,
+                                     test_size=self.validation_fraction, stratify=stratify)
+        except ValueError:
+            if stratify is not None:
+                _check_each_class_twice(self._labels_of(Y))
+            raise
         X_train, X_val, Y_train, Y_val = parts[:4]
         w_train, w_val = parts[4:] if sample_weight is not None else (None, None)
         if X_val.shape[0] < 2:
@@ -528,11 +545,15 @@ class _BaseMLP(BaseEstimator):
         return self.loss
 
     def _print_epoch(self, seconds, validated):
-        line = f"Iteration {self.n_iter_}, loss = {self.loss_:.8f}"
+        """scikit-learn's lines, as it prints them; fastreg's own figures at verbose >= 2."""
+        print(f"Iteration {self.n_iter_:d}, loss = {self.loss_:.8f}")
         if validated:
-            line += f", validation score = {self.validation_scores_[-1]:.6f}"
-            line += f", validation loss = {self.validation_loss_curve_[-1]:.8f}"
-        print(f"{line}, time = {seconds:.4f}s")
+            print(f"Validation score: {self.validation_scores_[-1]:f}")
+        if self.verbose >= 2:
+            line = f"Epoch time = {seconds:.4f}s"
+            if validated:
+                line += f", validation loss = {self.validation_loss_curve_[-1]:.8f}"
+            print(line)
 
     def _update_no_improvement_count(self, stop_on_validation):
         if stop_on_validation:
@@ -654,8 +675,10 @@ _PARAMETERS_DOC = """
     tol : float, default=1e-4
         Improvement of the loss or validation score below which an epoch does not count as
         progress; for 'lbfgs', the gradient tolerance.
-    verbose : bool, default=False
-        Print one line per epoch: loss, validation score and loss, time.
+    verbose : bool or int, default=False
+        Print scikit-learn's lines every epoch, as it prints them: ``Iteration n, loss =
+        ...`` and, with a validation set, ``Validation score: ...`` on a line of its own;
+        from 2 on, also fastreg's own figures: ``Epoch time = ...s, validation loss = ...``.
     warm_start : bool, default=False
         Continue from the current weights when fit is called again.
     momentum : float, default=0.9
@@ -1145,16 +1168,14 @@ class MLPRegressor(RegressorMixin, _BaseMLP):
         if self.loss == "poisson" and np.min(y) < 0:
             raise ValueError("loss='poisson' requires non-negative targets y.")
         Y = y.reshape(-1, 1) if y.ndim == 1 else y
-        return X, Y.astype(X.dtype)
+        return X, finite_as(Y.astype(np.float64), "y", X.dtype)  # a copy: float32 may overflow
 
     def _validation_targets(self, y_val):
         y_val = column_or_1d(y_val, warn=True) if y_val.ndim == 2 and y_val.shape[1] == 1 else y_val
-        Y_val = np.asarray(y_val, dtype=self._network.dtype).reshape(y_val.shape[0], -1)
+        Y_val = np.asarray(y_val, dtype=np.float64).reshape(y_val.shape[0], -1)
         if Y_val.shape[1] != self.n_outputs_:
             raise ValueError(f"validation_data: y_val has {Y_val.shape[1]} outputs; expected {self.n_outputs_}.")
-        if not np.isfinite(Y_val).all():
-            raise ValueError("validation_data: y_val contains NaN or infinity.")
-        return Y_val, y_val
+        return finite_as(Y_val, "validation_data: y_val", self._network.dtype), y_val
 
     def _labels_of(self, Y):
         return Y.ravel() if Y.shape[1] == 1 else Y

@@ -4,6 +4,7 @@ import numbers
 import threading
 import time
 from contextlib import contextmanager
+from dataclasses import dataclass
 
 import numpy as np
 
@@ -23,13 +24,35 @@ from fastreg._validation import (
 from fastreg.averaging import EMA, SWA
 from fastreg.layers import Conv1D, Dense
 from fastreg.optimizers import SGD, AdamW, Optimizer
-from fastreg.regularizers import combine
+from fastreg.regularizers import as_tuple, combine
 
 DROPOUT_MODES = ("inverted", "vanilla")
 
 
 class NotFittedError(ValueError, AttributeError):
     """The network has no weights yet (like scikit-learn's NotFittedError)."""
+
+
+@dataclass(frozen=True)
+class _RealAugment:
+    """The ``augment`` hook as the engine calls it, its result checked to be real numbers.
+
+    The engine copies the result into its float batch (after checking its shape and
+    finiteness), which would drop an imaginary part without a word. Two wrappers of the
+    same hook compare equal, so the engine's configuration does too from fit to fit.
+    """
+
+    augment: object
+
+    def __call__(self, X, rng):
+        result = np.asarray(self.augment(X, rng))
+        real = np.issubdtype(result.dtype, np.number) or result.dtype == bool
+        if np.iscomplexobj(result) or not real:
+            raise TypeError(
+                f"augment must return real numbers, got an array of dtype {result.dtype} "
+                f"from {self.augment!r}."
+            )
+        return result
 
 
 class Network:
@@ -49,9 +72,10 @@ class Network:
         with binary cross-entropy (binary or multilabel); identity with half squared
         error; exp with half Poisson deviance.
     optimizer : SGD, Adam or AdamW, default=SGD()
-    regularizers : sequence, default=()
+    regularizers : regularizer or sequence of them, default=()
         :class:`~fastreg.L2`, :class:`~fastreg.L1`, :class:`~fastreg.ElasticNet`,
-        :class:`~fastreg.WeightDecay`, :class:`~fastreg.MaxNorm`, each kind at most once.
+        :class:`~fastreg.WeightDecay`, :class:`~fastreg.MaxNorm`, each kind at most once;
+        a single one may be given alone (kept as a one-element tuple).
     input_dropout : float, default=0.0
         Probability of dropping each input feature while training, in [0, 1).
     input_noise : float, default=0.0
@@ -136,7 +160,7 @@ class Network:
         self.layers = list(layers)
         self.loss = loss
         self.optimizer = SGD() if optimizer is None else optimizer
-        self.regularizers = tuple(regularizers)
+        self.regularizers = as_tuple(regularizers)
         self.input_dropout = input_dropout
         self.input_noise = input_noise
         self.weight_noise = weight_noise
@@ -211,9 +235,7 @@ class Network:
         cross_entropy = self.loss in ("softmax_cross_entropy", "logistic_cross_entropy")
         if not isinstance(self.optimizer, Optimizer):
             raise TypeError(f"optimizer must be SGD, Adam or AdamW, got {self.optimizer!r}.")
-        if not isinstance(self.regularizers, (list, tuple)):
-            raise TypeError(f"regularizers must be a sequence, got {self.regularizers!r}.")
-        regularization = combine(self.regularizers)
+        regularization = combine(as_tuple(self.regularizers))
         if isinstance(self.optimizer, AdamW):
             if regularization["weight_decay"] > 0:
                 raise ValueError("regularizers: give weight decay once, AdamW(weight_decay=...) or WeightDecay.")
@@ -281,7 +303,7 @@ class Network:
             l1=regularization["l1"],
             max_norm=regularization["max_norm"],
             average_decay=float(self.averaging.decay) if isinstance(self.averaging, EMA) else 0.0,
-            augment=self.augment,
+            augment=None if self.augment is None else _RealAugment(self.augment),
         )
 
     # ------------------------------------------------------------------ parameters
@@ -431,11 +453,37 @@ class Network:
         """Copy given weights and biases into the network; shapes must match the layers.
 
         Everything is checked before anything is copied: on error the network is unchanged.
+
+        Parameters
+        ----------
+        coefs : list of array-like of shape (fan_in, fan_out)
+            One weight matrix per layer; on a network without weights yet, the first one's
+            rows set ``n_features_in_``.
+        intercepts : list of array-like of shape (fan_out,)
+            One bias vector per layer.
+
+        Returns
+        -------
+        self : Network
         """
+        n_layers = len(self.layers) if self._weights is None else len(self._weights)
+        for name, given in (("coefs", coefs), ("intercepts", intercepts)):
+            if not isinstance(given, (list, tuple)):
+                raise TypeError(
+                    f"{name} must be a list of arrays, one per layer, got {type(given).__name__}."
+                )
+        if len(coefs) != n_layers or len(intercepts) != n_layers:
+            raise ValueError(
+                f"set_weights needs one weight matrix and one bias vector per layer ({n_layers} "
+                f"of each), got {len(coefs)} and {len(intercepts)}."
+            )
         if self._weights is None:
-            self.initialize(np.shape(coefs[0])[0])
-        if len(coefs) != len(self._weights) or len(intercepts) != len(self._biases):
-            raise ValueError(f"Expected {len(self._weights)} weight matrices and bias vectors.")
+            shape = np.shape(coefs[0])
+            if len(shape) != 2:
+                raise ValueError(
+                    f"coefs[0] must be a matrix (n_features, units), got shape {shape}."
+                )
+            self.initialize(shape[0])
         checked = []
         for name, given, own in (("coefs", coefs, self._weights), ("intercepts", intercepts, self._biases)):
             for i, (new, old) in enumerate(zip(given, own)):
@@ -540,13 +588,20 @@ class Network:
                     raise ValueError("y contains NaN or infinity.")
                 if not np.all(y == np.round(y)):
                     raise ValueError("1-D targets of softmax_cross_entropy must be integer class indices, got fractional values.")
-                y = y.astype(np.int64)
             if y.shape[0] != n_samples:
                 raise ValueError(f"X has {n_samples} samples but y has {y.shape[0]}.")
-            if y.min() < 0 or y.max() >= self.n_outputs:
+            if y.min() < 0 or y.max() >= self.n_outputs:  # before a cast to int64 could wrap
+                hint = ""
+                if self.n_outputs == 1:
+                    hint = (
+                        " A softmax over one output is always 1: for two classes use Dense(2), "
+                        "or loss='logistic_cross_entropy' with Dense(1) and 0/1 targets."
+                    )
                 raise ValueError(
                     f"Class indices must be in [0, {self.n_outputs}), got {y.min()}..{y.max()}."
+                    + hint
                 )
+            y = y.astype(np.int64, copy=False)
             one_hot = np.zeros((n_samples, self.n_outputs), dtype=self.dtype)
             one_hot[np.arange(n_samples), y] = 1
             return one_hot

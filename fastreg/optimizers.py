@@ -8,13 +8,13 @@ SGD(...)``), which takes effect at the next fit, starting from a fresh state unl
 state of the same kind (a new learning rate, say).
 """
 import math
+from collections.abc import Callable
 from dataclasses import dataclass
 from numbers import Real
-from typing import Callable, Union
 
 from fastreg._update import Optimizer as OptimizerCode
 
-LearningRate = Union[float, Callable[[int], float]]
+LearningRate = float | Callable[[int], float]
 
 
 def _check_real(name, value, low, high, *, low_open=False, high_open=True):

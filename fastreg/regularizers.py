@@ -77,6 +77,32 @@ class MaxNorm:
         _check_real("MaxNorm max_norm", self.max_norm, 0.0, math.inf, low_open=True)
 
 
+#: The regularizer classes, each kind at most once in a network.
+KINDS = (L2, WeightDecay, L1, ElasticNet, MaxNorm)
+
+
+def as_tuple(regularizers):
+    """One regularizer, or a list or tuple of them, as a tuple (``L2(1e-4)`` alone is
+    ``(L2(1e-4),)``); TypeError for anything else.
+
+    Parameters
+    ----------
+    regularizers : L2, WeightDecay, L1, ElasticNet, MaxNorm, or a list or tuple of them
+
+    Returns
+    -------
+    tuple
+    """
+    if isinstance(regularizers, KINDS):
+        return (regularizers,)
+    if not isinstance(regularizers, (list, tuple)):
+        raise TypeError(
+            "regularizers must be a regularizer (L2, L1, ElasticNet, WeightDecay, MaxNorm) "
+            f"or a list of them, got {regularizers!r}."
+        )
+    return tuple(regularizers)
+
+
 def combine(regularizers):
     """Merge regularizer objects into the engine's ``alpha, weight_decay, l1, max_norm``."""
     settings = {"alpha": 0.0, "weight_decay": 0.0, "l1": 0.0, "max_norm": 0.0}

@@ -189,14 +189,14 @@ def forward(model, coefs, intercepts, X, draws=None):
     elif vanilla and keeps[0] < 1:
         A = A * keeps[0]
     inputs, pre = [A], []
-    for l, (units, act, dropout) in enumerate(model.hidden, start=1):
-        Z = A @ coefs[l - 1] + intercepts[l - 1]
+    for layer, (_, act, _) in enumerate(model.hidden, start=1):
+        Z = A @ coefs[layer - 1] + intercepts[layer - 1]
         pre.append(Z)
         A = activate(act, Z)
-        keep = keeps[l]
+        keep = keeps[layer]
         if keep < 1:
             if draws is not None:
-                A = A * draws.masks[l] * (1.0 if vanilla else 1.0 / keep)
+                A = A * draws.masks[layer] * (1.0 if vanilla else 1.0 / keep)
             elif vanilla:
                 A = A * keep
         inputs.append(A)
@@ -232,19 +232,19 @@ def loss_and_gradient(model, coefs, intercepts, X, Y, sample_weight=None, draws=
     n_layers = len(coefs)
     grad_coefs = [None] * n_layers
     grad_intercepts = [None] * n_layers
-    for l in range(n_layers - 1, -1, -1):
-        grad_coefs[l] = inputs[l].T @ delta + (model.alpha / S) * coefs[l]
-        grad_intercepts[l] = delta.sum(axis=0)
-        if l == 0:
+    for layer in range(n_layers - 1, -1, -1):
+        grad_coefs[layer] = inputs[layer].T @ delta + (model.alpha / S) * coefs[layer]
+        grad_intercepts[layer] = delta.sum(axis=0)
+        if layer == 0:
             break
         # Through A_l = act(Z_{l-1}) * mask * scale.
-        back = delta @ coefs[l].T
-        units, act, dropout = model.hidden[l - 1]
-        factor = activation_derivative(act, pre[l - 1])
-        keep = keeps[l]
+        back = delta @ coefs[layer].T
+        units, act, dropout = model.hidden[layer - 1]
+        factor = activation_derivative(act, pre[layer - 1])
+        keep = keeps[layer]
         if keep < 1:
             if draws is not None:
-                factor = factor * draws.masks[l] * (1.0 if vanilla else 1.0 / keep)
+                factor = factor * draws.masks[layer] * (1.0 if vanilla else 1.0 / keep)
             elif vanilla:
                 factor = factor * keep
         delta = back * factor
@@ -301,18 +301,19 @@ class Optimizer:
     def step(self, coefs, intercepts, grad_coefs, grad_intercepts, lr):
         """One update of all parameters (lists of float64 arrays, updated in place)."""
         self.t += 1
-        for l, (W, g) in enumerate(zip(coefs, grad_coefs)):
-            d = self._direction(("W", l), g, lr)
+        for layer, (W, g) in enumerate(zip(coefs, grad_coefs)):
+            d = self._direction(("W", layer), g, lr)
             W_new = W * (1.0 - lr * self.weight_decay) + d
             if self.l1 > 0:
                 W_new = np.sign(W_new) * np.maximum(np.abs(W_new) - lr * self.l1, 0.0)
             if self.max_norm > 0:
                 norms = np.sqrt((W_new ** 2).sum(axis=0))
-                factor = np.where(norms > self.max_norm, self.max_norm / np.where(norms > 0, norms, 1), 1.0)
+                shrink = self.max_norm / np.where(norms > 0, norms, 1)
+                factor = np.where(norms > self.max_norm, shrink, 1.0)
                 W_new = W_new * factor
             W[...] = W_new
-        for l, (b, g) in enumerate(zip(intercepts, grad_intercepts)):
-            b[...] = b + self._direction(("b", l), g, lr)
+        for layer, (b, g) in enumerate(zip(intercepts, grad_intercepts)):
+            b[...] = b + self._direction(("b", layer), g, lr)
 
 
 # ---------------------------------------------------------------------------- training

@@ -26,10 +26,12 @@ def test_ema_follows_every_step(dtype):
     averaged.initialize(4)
     expected = [p.astype(np.float64) for p in plain.coefs_ + plain.intercepts_]
     # Steps one at a time (batch 8, no shuffling: 5 steps per epoch) on the plain twin.
-    for epoch in range(3):
+    for _epoch in range(3):
         for start in range(0, 40, 8):
-            plain.fit(X[start:start + 8], y[start:start + 8], epochs=1, batch_size=8, shuffle=False)
-            expected = [decay * e + (1 - decay) * p for e, p in zip(expected, plain.coefs_ + plain.intercepts_)]
+            plain.fit(X[start:start + 8], y[start:start + 8], epochs=1, batch_size=8,
+                      shuffle=False)
+            expected = [decay * e + (1 - decay) * p
+                        for e, p in zip(expected, plain.coefs_ + plain.intercepts_)]
     averaged.fit(X, y, epochs=3, batch_size=8, shuffle=False)
     for a, b in zip(averaged.coefs_ + averaged.intercepts_, plain.coefs_ + plain.intercepts_):
         np.testing.assert_array_equal(a, b)  # averaging leaves training alone

@@ -16,6 +16,8 @@ from pathlib import Path
 
 import pytest
 
+pytestmark = pytest.mark.slow  # a build of its own, then the kernel tests: about a minute
+
 ROOT = Path(__file__).resolve().parents[1]
 KERNEL_TESTS = [
     "test_gradients.py", "test_training_step.py", "test_dropout.py", "test_conv1d.py",
@@ -46,7 +48,8 @@ def debug_build(tmp_path_factory):
 
 
 def test_kernel_tests_pass_with_bounds_checks(debug_build):
-    tests = [str(ROOT / "tests" / name) for name in KERNEL_TESTS if (ROOT / "tests" / name).exists()]
+    tests = [str(ROOT / "tests" / name) for name in KERNEL_TESTS
+             if (ROOT / "tests" / name).exists()]
     probe = "import fastreg, sys; print(fastreg.__file__)"
     # The child starts in the build folder, so that its fastreg comes first on sys.path.
     where = subprocess.run([sys.executable, "-c", probe], cwd=debug_build,

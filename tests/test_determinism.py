@@ -370,6 +370,7 @@ def test_team_stops_cleanly_when_the_augment_hook_fails(dtype, failing_call):
     assert len(calls) == failing_call + 6
 
 
+@pytest.mark.slow
 @pytest.mark.blas_threads
 def test_team_taking_turns_on_busy_cores():
     """The hand-overs of the test above, with both cores also busy with other processes:

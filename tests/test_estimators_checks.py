@@ -2,14 +2,18 @@
 import pytest
 
 pytest.importorskip("sklearn")
-from sklearn.utils.estimator_checks import check_sample_weight_equivalence_on_dense_data  # noqa: E402
-from sklearn.utils.estimator_checks import parametrize_with_checks  # noqa: E402
+from sklearn.utils.estimator_checks import (  # noqa: E402
+    check_sample_weight_equivalence_on_dense_data,
+    parametrize_with_checks,
+)
 
 from fastreg import MLPClassifier, MLPRegressor  # noqa: E402
 
-EXTRAS = dict(dropout=0.1, input_dropout=0.05, l1=1e-5, weight_decay=1e-4, max_norm=3.0, input_noise=0.01)
+EXTRAS = dict(dropout=0.1, input_dropout=0.05, l1=1e-5, weight_decay=1e-4, max_norm=3.0,
+              input_noise=0.01)
 PLAIN = [MLPClassifier(max_iter=100), MLPRegressor(max_iter=100)]
-WITH_EXTRAS = [MLPClassifier(max_iter=100, label_smoothing=0.05, **EXTRAS), MLPRegressor(max_iter=100, **EXTRAS)]
+WITH_EXTRAS = [MLPClassifier(max_iter=100, label_smoothing=0.05, **EXTRAS),
+               MLPRegressor(max_iter=100, **EXTRAS)]
 
 RANDOM_MASKS = (
     "Dropout, input dropout and input noise draw their masks and noise row by row: a row "

@@ -117,7 +117,8 @@ def test_early_stopping_and_shuffle_match_sklearn(target):
     """Same split (stratified for one output), same epoch orders, same stop, best weights."""
     X, y = make_data(target, n_samples=120)
     params = dict(COMMON, max_iter=60, early_stopping=True, validation_fraction=0.25,
-                  n_iter_no_change=3, tol=1e-3, shuffle=True, solver="adam", learning_rate_init=0.05)
+                  n_iter_no_change=3, tol=1e-3, shuffle=True, solver="adam",
+                  learning_rate_init=0.05)
     ours, theirs = estimator_pair(target, **params)
     fit_quietly(ours, X, y)
     fit_quietly(theirs, X, y)

@@ -24,7 +24,8 @@ def test_fit_stops_where_the_criterion_holds_on_the_curves(criterion):
     # Replay: the criterion holds first at the last epoch trained.
     replay = type(criterion)(**{k: v for k, v in vars(criterion).items()
                                 if not k.endswith("_") and not k.startswith("_")})
-    fired = [replay.update(tr, va) for tr, va in zip(model.loss_curve_, model.validation_loss_curve_)]
+    fired = [replay.update(tr, va)
+             for tr, va in zip(model.loss_curve_, model.validation_loss_curve_)]
     assert fired.index(True) == model.n_iter_ - 1
     # The restored weights are those of the lowest validation loss: refitting for exactly
     # that many epochs without a criterion gives the same weights.

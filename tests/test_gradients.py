@@ -51,7 +51,7 @@ def _assert_no_kink(model, net, X, draws):
     """Every ReLU pre-activation must be far enough from 0 for the difference step."""
     coefs, intercepts = weights_of(net)
     _, pre, _ = forward(model, coefs, intercepts, X, draws)
-    for (units, act, _), Z in zip(model.hidden, pre):
+    for (_, act, _), Z in zip(model.hidden, pre):
         if act == "relu":
             margin = np.min(np.abs(Z))
             assert margin > 1e-3, f"test setup: a ReLU input is {margin:g} from its kink"
@@ -63,10 +63,10 @@ def _check_against_differences(net, model, X, y, sw, training):
     draws = hook_draws(net._seed, model, net.steps_, X.shape[0], X.shape[1]) if training else None
     _assert_no_kink(model, net, X, draws)
     num_coefs, num_intercepts = _finite_differences(net, X, y, sw, training)
-    for l, (a, n) in enumerate(zip(grad_coefs, num_coefs)):
-        np.testing.assert_allclose(a, n, rtol=1e-6, atol=1e-8, err_msg=f"coefs[{l}]")
-    for l, (a, n) in enumerate(zip(grad_intercepts, num_intercepts)):
-        np.testing.assert_allclose(a, n, rtol=1e-6, atol=1e-8, err_msg=f"intercepts[{l}]")
+    for layer, (a, n) in enumerate(zip(grad_coefs, num_coefs)):
+        np.testing.assert_allclose(a, n, rtol=1e-6, atol=1e-8, err_msg=f"coefs[{layer}]")
+    for layer, (a, n) in enumerate(zip(grad_intercepts, num_intercepts)):
+        np.testing.assert_allclose(a, n, rtol=1e-6, atol=1e-8, err_msg=f"intercepts[{layer}]")
     # The differences must not be trivially zero (every parameter influences the loss).
     assert all(np.abs(n).max() > 1e-6 for n in num_coefs + num_intercepts)
 
@@ -131,10 +131,12 @@ def test_matches_reference_training(dtype, tol, activation, loss, mode):
     X, y, Y = make_problem(loss, 9, 4, 3, rng)
     sw = rng.uniform(0.0, 2.0, 9)
     net.fit(X, y, epochs=2, batch_size=4)  # steps_ = 6: masks of a later step
-    loss_value, grad_coefs, grad_intercepts = net.loss_gradient(X, y, sample_weight=sw, training=True)
+    loss_value, grad_coefs, grad_intercepts = net.loss_gradient(X, y, sample_weight=sw,
+                                                                training=True)
     coefs, intercepts = weights_of(net)
     draws = hook_draws(net._seed, model, net.steps_, 9, 4)
-    ref_loss, ref_coefs, ref_intercepts = loss_and_gradient(model, coefs, intercepts, X, Y, sw, draws)
+    ref_loss, ref_coefs, ref_intercepts = loss_and_gradient(model, coefs, intercepts, X, Y, sw,
+                                                            draws)
     assert_close(loss_value, ref_loss, **tol, what="loss")
     assert_close(grad_coefs, ref_coefs, **tol, what="grad_coefs")
     assert_close(grad_intercepts, ref_intercepts, **tol, what="grad_intercepts")

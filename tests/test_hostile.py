@@ -116,7 +116,8 @@ def close(actual, expected, dtype):
     actual = np.asarray(actual, dtype=np.float64)
     if actual.shape != np.shape(expected) or not np.all(np.isfinite(actual)):
         return False, None
-    return bool(np.allclose(actual, expected, **TOL[dtype])), float(np.max(np.abs(actual - expected)))
+    difference = float(np.max(np.abs(actual - expected)))
+    return bool(np.allclose(actual, expected, **TOL[dtype])), difference
 '''
 
 
@@ -195,7 +196,8 @@ def _tail(text, lines=40):
 def _describe(out, err):
     begun = [r.get("case") for r in records(out, "begin")]
     where = f"last case begun: {begun[-1]!r}\n" if begun else ""
-    return f"{where}--- child stdout (tail) ---\n{_tail(out)}\n--- child stderr (tail) ---\n{_tail(err)}"
+    return (f"{where}--- child stdout (tail) ---\n{_tail(out)}\n"
+            f"--- child stderr (tail) ---\n{_tail(err)}")
 
 
 def exit_message(rc, out, err):
@@ -280,7 +282,8 @@ def malformed(flavour, kind, dtype):
 
 
 def network(dtype):
-    return fastreg.Network([fastreg.Dense(6, "relu"), fastreg.Dense(3)], dtype=dtype, random_state=0)
+    return fastreg.Network([fastreg.Dense(6, "relu"), fastreg.Dense(3)], dtype=dtype,
+                           random_state=0)
 
 
 for dtype in DTYPES:
@@ -321,7 +324,8 @@ def test_malformed_csr_raises_value_error(target):
         outcome = record["outcome"]
         if record["kind"] == "valid":
             if outcome["status"] != "ok":
-                failures.append(f"{record['case']}: a well-formed CSR matrix was rejected: {show(outcome)}")
+                failures.append(
+                    f"{record['case']}: a well-formed CSR matrix was rejected: {show(outcome)}")
         elif not (raised(outcome, "ValueError")
                   and ("indices" in outcome["message"] or "indptr" in outcome["message"])):
             failures.append(f"{record['case']}: expected ValueError mentioning indices/indptr, "
@@ -589,7 +593,8 @@ for attribute, source in SETTINGS:
     for record in cases:
         outcome = record["outcome"]
         if not raised(outcome, "ValueError", "TypeError"):
-            failures.append(f"{record['case']}: expected ValueError or TypeError, got {show(outcome)}")
+            failures.append(
+                f"{record['case']}: expected ValueError or TypeError, got {show(outcome)}")
         elif record["attribute"] not in outcome["message"]:
             failures.append(f"{record['case']}: the error (at {record['stage']}) does not name "
                             f"{record['attribute']!r}: {show(outcome)}")
@@ -615,7 +620,8 @@ for dtype in DTYPES:
     cases = records(out, "case")
     assert len(cases) == 2, _tail(out)
     for record in cases:
-        assert record["fit"]["status"] == "ok", f"{record['case']}: fit raised {show(record['fit'])}"
+        assert record["fit"]["status"] == "ok", (
+            f"{record['case']}: fit raised {show(record['fit'])}")
         assert record["value"] == 0.5, record
         assert record["finite"], f"{record['case']}: non-finite weights"
         assert record["differ"], (f"{record['case']}: input_dropout=0.5 was ignored: the weights "
@@ -658,7 +664,8 @@ for dtype in DTYPES:
         facts.update(equal_reference=same(arrays(net), arrays(reference)),
                      equal_old_loss=same(arrays(net), arrays(kept)),
                      predict_equal=bool(np.array_equal(output, reference.predict(X))),
-                     predict_exp=close(output, forward(net.coefs_, net.intercepts_, X, "exp"), dtype)[0])
+                     predict_exp=close(output, forward(net.coefs_, net.intercepts_, X, "exp"),
+                                       dtype)[0])
     emit("case", **facts)
 '''
     out = run_checked(code)
@@ -812,7 +819,8 @@ for dtype in DTYPES:
     assert len(cases) == 8, _tail(out)
     failures = [f"{r['case']}: expected ValueError naming {r['name']}, got {show(r['outcome'])}"
                 for r in cases
-                if not (raised(r["outcome"], "ValueError") and r["name"] in r["outcome"]["message"])]
+                if not (raised(r["outcome"], "ValueError")
+                        and r["name"] in r["outcome"]["message"])]
     assert_no_failures(failures, "damaged weight lists")
 
 
@@ -835,8 +843,9 @@ for dtype in DTYPES:
     assert len(cases) == 2, _tail(out)
     for record in cases:
         assert record["outcome"]["status"] == "ok", f"{record['case']}: {show(record['outcome'])}"
-        assert record["correct"], (f"{record['case']}: the zero matrix did not take effect (max diff "
-                                   f"{record['max_diff']} from the NumPy forward pass)")
+        assert record["correct"], (
+            f"{record['case']}: the zero matrix did not take effect (max diff "
+            f"{record['max_diff']} from the NumPy forward pass)")
 
 
 UNUSUAL_ARRAYS = ["fortran_order", "other_dtype", "read_only"]
@@ -896,7 +905,8 @@ for dtype in DTYPES:
         for call, outcome in (("predict", record["outcome"]), ("fit", record["fit"])):
             if outcome["status"] == "raised" and not (
                     raised(outcome, "ValueError") and "coefs_" in outcome["message"]):
-                failures.append(f"{where}: {call} raised {show(outcome)}, not a ValueError naming coefs_")
+                failures.append(
+                    f"{where}: {call} raised {show(outcome)}, not a ValueError naming coefs_")
         if record["outcome"]["status"] == "ok" and not record["correct"]:
             failures.append(f"{where}: predict adopted the array wrongly (max diff "
                             f"{record['max_diff']} from the NumPy forward pass)")
@@ -924,7 +934,8 @@ def network(n_threads):
 
 
 def digest(net):
-    return hashlib.sha256(b"".join(np.ascontiguousarray(a).tobytes() for a in arrays(net))).hexdigest()
+    data = b"".join(np.ascontiguousarray(a).tobytes() for a in arrays(net))
+    return hashlib.sha256(data).hexdigest()
 
 
 def fit_digest(n_threads):
@@ -1242,12 +1253,14 @@ emit("result", outcomes=outcomes, equal_once=same(arrays(net), arrays(once)),
         assert completed == 1 and len(refused) == 1, (
             f"outcomes: {[show(o) for o in outcomes]}")
         (error,) = refused
-        assert raised(error, "RuntimeError"), f"the refused fit raised {show(error)}, not RuntimeError"
+        assert raised(error, "RuntimeError"), (
+            f"the refused fit raised {show(error)}, not RuntimeError")
         message = error["message"].lower()
         assert any(word in message for word in ("train", "fit", "thread", "in use", "busy",
                                                  "concurren")), (
             f"unclear RuntimeError: {error['message']!r}")
-        assert result["equal_once"], f"one fit was refused, but the weights are not one fit's; {state}"
+        assert result["equal_once"], (
+            f"one fit was refused, but the weights are not one fit's; {state}")
         assert (result["epochs"], result["history"], result["steps"]) == (
             4, 4, result["steps_once"]), state
 
@@ -1297,7 +1310,8 @@ for dtype in DTYPES:
         "no layers": dict(layers=()), "dtype=int8": dict(dtype="int8"),
         "wider layer": dict(layers=(dataclasses.replace(config.layers[0], weight_shape=(40, 17)),)
                             + config.layers[1:]),
-        "keep=0": dict(layers=(dataclasses.replace(config.layers[0], keep=0.0),) + config.layers[1:]),
+        "keep=0": dict(layers=(dataclasses.replace(config.layers[0], keep=0.0),)
+                       + config.layers[1:]),
         "activation=9": dict(layers=(dataclasses.replace(config.layers[0], activation=9),)
                              + config.layers[1:]),
         "augment=3": dict(augment=3),
@@ -1309,13 +1323,15 @@ for dtype in DTYPES:
     bad_arrays = {
         "weights of the other dtype": dict(weights=[w[0].astype(other)] + w[1:]),
         "weights of another shape": dict(weights=[w[0][:, :8].copy()] + w[1:]),
-        "read-only weights": dict(weights=[np.frombuffer(w[0].tobytes(), dtype=dtype).reshape(w[0].shape)] + w[1:]),
+        "read-only weights": dict(
+            weights=[np.frombuffer(w[0].tobytes(), dtype=dtype).reshape(w[0].shape)] + w[1:]),
         "Fortran-order weights": dict(weights=[np.asfortranarray(w[0])] + w[1:]),
         "a list for weights": dict(weights=[w[0].tolist()] + w[1:]),
         "one bias short": dict(biases=arrays["biases"][:-1]),
         "no momentum state": dict(optimizer_state=[(None,) * 4] + arrays["optimizer_state"][1:]),
-        "state of another shape": dict(optimizer_state=[(w[0][:3].copy(), None, arrays["biases"][0], None)]
-                                       + arrays["optimizer_state"][1:]),
+        "state of another shape": dict(
+            optimizer_state=[(w[0][:3].copy(), None, arrays["biases"][0], None)]
+            + arrays["optimizer_state"][1:]),
         "no averages": dict(averages=None),
     }
     for name, change in bad_arrays.items():
@@ -1328,18 +1344,24 @@ for dtype in DTYPES:
     bad_indices = indices.copy()
     bad_indices[3] = 10**6
     calls = {
-        "train_epoch X too narrow": lambda: engine.train_epoch(X[:, :39].copy(), Y, None, 0.1, True, 0),
-        "train_epoch Y too wide": lambda: engine.train_epoch(X, np.zeros((64, 4), dtype), None, 0.1, True, 0),
+        "train_epoch X too narrow": lambda: engine.train_epoch(
+            X[:, :39].copy(), Y, None, 0.1, True, 0),
+        "train_epoch Y too wide": lambda: engine.train_epoch(
+            X, np.zeros((64, 4), dtype), None, 0.1, True, 0),
         "train_epoch rows differ": lambda: engine.train_epoch(X[:10].copy(), Y, None, 0.1, True, 0),
-        "train_epoch short sample_weight": lambda: engine.train_epoch(X, Y, np.ones(3, dtype), 0.1, True, 0),
+        "train_epoch short sample_weight": lambda: engine.train_epoch(
+            X, Y, np.ones(3, dtype), 0.1, True, 0),
         "train_epoch order out of range": lambda: engine.train_epoch(
             X, Y, None, 0.1, False, 0, np.full(64, 10**6, dtype=np.int64)),
         "train_epoch negative order": lambda: engine.train_epoch(
             X, Y, None, 0.1, False, 0, -np.ones(64, dtype=np.int64)),
-        "train_epoch short order": lambda: engine.train_epoch(X, Y, None, 0.1, False, 0, np.arange(3)),
-        "train_epoch learning_rate nan": lambda: engine.train_epoch(X, Y, None, float("nan"), True, 0),
+        "train_epoch short order": lambda: engine.train_epoch(
+            X, Y, None, 0.1, False, 0, np.arange(3)),
+        "train_epoch learning_rate nan": lambda: engine.train_epoch(
+            X, Y, None, float("nan"), True, 0),
         "train_epoch learning_rate -1": lambda: engine.train_epoch(X, Y, None, -1.0, True, 0),
-        "train_epoch X of the other dtype": lambda: engine.train_epoch(X.astype(other), Y, None, 0.1, True, 0),
+        "train_epoch X of the other dtype": lambda: engine.train_epoch(
+            X.astype(other), Y, None, 0.1, True, 0),
         "train_epoch CSR index out of range": lambda: engine.train_epoch(
             (data, bad_indices, indptr), Y, None, 0.1, True, 0),
         "train_epoch CSR indptr short": lambda: engine.train_epoch(
@@ -1352,7 +1374,8 @@ for dtype in DTYPES:
         "evaluate X too narrow": lambda: engine.evaluate(X[:, :5].copy(), Y, None),
         "predict X too narrow": lambda: engine.predict(X[:, :1].copy(), np.empty((64, 3), dtype)),
         "predict out too small": lambda: engine.predict(X, np.empty((2, 3), dtype)),
-        "predict out read-only": lambda: engine.predict(X, np.frombuffer(bytes(64 * 3 * np.dtype(dtype).itemsize), dtype).reshape(64, 3)),
+        "predict out read-only": lambda: engine.predict(
+            X, np.frombuffer(bytes(64 * 3 * np.dtype(dtype).itemsize), dtype).reshape(64, 3)),
     }
     for name, call in calls.items():
         case(f"{dtype}/{name}", call)

@@ -28,6 +28,10 @@ def _peak_allocation(function):
     return peak - before
 
 
+def _megabytes(peak, X):
+    return f"{peak / 2**20:.1f} MiB for X of {X.nbytes / 2**20:.0f} MiB"
+
+
 @pytest.fixture(scope="module")
 def data():
     # One small fit first: one-off allocations (caches, the BLAS thread controller) are
@@ -54,7 +58,7 @@ def test_network_fit_holds_buffers_not_copies(data, dtype):
     one_epoch = _peak_allocation(fit(1))
     three_epochs = _peak_allocation(fit(3))
     # The visiting order (an int64 per sample) is the one array that grows with the data.
-    assert one_epoch < 8 * N_SAMPLES + WORKSPACE, f"{one_epoch / 2**20:.1f} MiB for X of {X.nbytes / 2**20:.0f} MiB"
+    assert one_epoch < 8 * N_SAMPLES + WORKSPACE, _megabytes(one_epoch, X)
     assert three_epochs < one_epoch + 64 * 1024, "memory grows with the epochs"
 
 
@@ -68,4 +72,4 @@ def test_estimator_fit_holds_buffers_not_copies(data, dtype):
     # Also per sample: the visiting order and its shuffled copy (int64), the one-hot
     # targets (one column for two classes) in the data's dtype, the label encoding.
     per_sample = 8 * 2 + X.itemsize + 8
-    assert peak < per_sample * N_SAMPLES + WORKSPACE, f"{peak / 2**20:.1f} MiB for X of {X.nbytes / 2**20:.0f} MiB"
+    assert peak < per_sample * N_SAMPLES + WORKSPACE, _megabytes(peak, X)

@@ -69,7 +69,8 @@ def test_training_with_label_noise_equals_training_on_the_noisy_labels():
     assert np.mean(noisy_labels != y) > 0.1
     noisy_net.fit(X, y, epochs=1, batch_size=16, shuffle=False)
     clean_net.fit(X, noisy_labels, epochs=1, batch_size=16, shuffle=False)
-    for a, b in zip(noisy_net.coefs_ + noisy_net.intercepts_, clean_net.coefs_ + clean_net.intercepts_):
+    for a, b in zip(noisy_net.coefs_ + noisy_net.intercepts_,
+                    clean_net.coefs_ + clean_net.intercepts_):
         np.testing.assert_array_equal(a, b)
 
 
@@ -90,7 +91,8 @@ def test_weight_noise_step_uses_the_gradient_at_perturbed_weights(dtype):
     clean = [w.copy() for w in net.coefs_], [b.copy() for b in net.intercepts_]
     # The draws the engine makes at step 0, layer by layer.
     perturbed = [
-        (w + sigma * _random.normal_noise(net._seed, 0, w.size, layer, True).reshape(w.shape)).astype(dtype)
+        (w + sigma * _random.normal_noise(net._seed, 0, w.size, layer, True).reshape(w.shape))
+        .astype(dtype)
         for layer, w in enumerate(clean[0])
     ]
     probe = _classifier(dtype=dtype)
@@ -228,3 +230,82 @@ def test_random_scale_and_jitter_distributions():
         Jitter(-1)
     with pytest.raises(ValueError):
         RandomShift(-1)
+
+
+@pytest.mark.parametrize("augmentation", [
+    RandomShift(2), RandomShift(2, mode="pad", fill_value=-1.0), RandomShift(1, shape=(2, 3)),
+    RandomScale(0.5, 1.5), Jitter(0.3), RandomFlip((2, 3), vertical=True, p=0.5),
+    Compose([RandomShift(1), Jitter(0.1)]),
+], ids=lambda a: type(a).__name__)
+def test_built_ins_take_one_row(augmentation):
+    """Called on one row (1-D), a built-in returns one row: what it gives the same row as a
+    batch of one with the same generator. Integer rows come back as float64."""
+    row = np.arange(6) * 3 - 4
+    one = augmentation(row, np.random.default_rng(5))
+    batch = augmentation(row[None, :].astype(np.float64), np.random.default_rng(5))
+    assert one.shape == (6,) and one.dtype == np.float64
+    np.testing.assert_array_equal(one, batch[0])
+
+
+def test_random_shift_of_one_integer_row_is_a_shift():
+    row = np.arange(7)
+    seen = set()
+    for seed in range(20):
+        shifted = RandomShift(3)(row, np.random.default_rng(seed))
+        shifts = [s for s in range(-3, 4) if np.array_equal(np.roll(row, s), shifted)]
+        assert len(shifts) == 1, shifted
+        seen.add(shifts[0])
+    assert len(seen) > 3  # the shift is drawn, not fixed
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+def test_augment_must_return_real_numbers(dtype):
+    """A complex result is a TypeError naming augment (the engine would keep the real
+    part), raised before the first step; a boolean result is taken as 0/1 and trains as
+    the same data given as floats."""
+    X, y = _data(n=20)
+    net = _classifier(dtype=dtype, augment=lambda X, rng: X * (1 + 1j))
+    net.initialize(5)
+    start = [w.copy() for w in net.coefs_]
+    with pytest.raises(TypeError, match="augment must return real numbers.*complex"):
+        net.fit(X, y, batch_size=8)
+    assert net.steps_ == 0
+    for w, w0 in zip(net.coefs_, start):
+        assert np.array_equal(w, w0)
+    as_bool = _classifier(dtype=dtype, augment=lambda X, rng: X > 0)
+    as_float = _classifier(dtype=dtype)
+    as_bool.fit(X, y, epochs=2, batch_size=8, shuffle=False)
+    as_float.fit((X > 0).astype(np.float64), y, epochs=2, batch_size=8, shuffle=False)
+    for a, b in zip(as_bool.coefs_, as_float.coefs_):
+        np.testing.assert_array_equal(a, b)
+
+
+def test_the_checked_augment_keeps_the_engine_between_fits():
+    """The result check wraps the hook without changing the engine's configuration from
+    fit to fit: the same engine trains on (a rebuilt one would start a new one); a new
+    hook makes a new engine. The public attribute stays the user's own object."""
+    X, y = _data(n=40)
+    hook = Jitter(0.1)
+    net = _classifier(augment=hook)
+    net.fit(X, y, batch_size=8)
+    engine = net._engine
+    net.fit(X, y, batch_size=8)
+    assert net._engine is engine and net.augment is hook
+    net.augment = Jitter(0.1)
+    net.fit(X, y, batch_size=8)
+    assert net._engine is not engine
+
+
+def test_augment_is_reachable_after_a_plain_import():
+    """``import fastreg`` alone gives ``fastreg.augment`` (the README points there), in a
+    fresh interpreter where nothing else imported the submodule."""
+    import os
+    import subprocess
+    import sys
+
+    root = os.path.dirname(os.path.dirname(os.path.abspath(fastreg.__file__)))
+    code = "import fastreg; print(fastreg.__file__, fastreg.augment.Jitter(0.5).sigma)"
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                            env={**os.environ, "PYTHONPATH": root}, cwd=root)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.split() == [fastreg.__file__, "0.5"]

@@ -21,8 +21,17 @@ import numpy as np
 import pytest
 
 import fastreg
-from helpers import make_fastreg_optimizer, make_pair, make_problem, weights_of
-from reference import Model, loss_and_gradient
+from helpers import (
+    assert_close,
+    hook_draws_for,
+    hook_order_for,
+    make_fastreg_optimizer,
+    make_pair,
+    make_problem,
+    make_reference_optimizer,
+    weights_of,
+)
+from reference import Model, loss_and_gradient, train
 
 OPTIMIZERS = ["sgd", "momentum", "nesterov", "adam"]
 
@@ -48,8 +57,8 @@ def _per_step_callback(net, expected_coefs_at, log):
     """Callback comparing the weights with the expected ones after every epoch."""
     def callback(network, record):
         log.append(record["epoch"])
-        for l, (w, e) in enumerate(zip(network.coefs_, expected_coefs_at(network.steps_))):
-            assert np.array_equal(w, e), f"coefs[{l}] after step {network.steps_}"
+        for layer, (w, e) in enumerate(zip(network.coefs_, expected_coefs_at(network.steps_))):
+            assert np.array_equal(w, e), f"coefs[{layer}] after step {network.steps_}"
         return False
     return callback
 
@@ -132,12 +141,12 @@ def test_l1_with_a_data_gradient(dtype):
     _, grad_coefs, grad_intercepts = loss_and_gradient(model, coefs, intercepts, X, Y)
     net.fit(X, y, epochs=1, batch_size=16)
     thr = lr * strength
-    for l, (w, g, new) in enumerate(zip(coefs, grad_coefs, net.coefs_)):
+    for layer, (w, g, new) in enumerate(zip(coefs, grad_coefs, net.coefs_)):
         moved = w - lr * g
         expected = np.sign(moved) * np.maximum(np.abs(moved) - thr, 0)
         margin = np.abs(np.abs(moved) - thr).min()
         assert margin > 1e-5, "test setup: a weight sits on the threshold"
-        assert np.array_equal(new == 0, expected == 0), f"zero pattern of coefs[{l}]"
+        assert np.array_equal(new == 0, expected == 0), f"zero pattern of coefs[{layer}]"
         assert (new == 0).any()
         rtol = 1e-5 if dtype == "float32" else 1e-12
         np.testing.assert_allclose(new, expected, rtol=rtol, atol=rtol)
@@ -237,24 +246,72 @@ def test_elastic_net_is_l1_plus_l2(dtype):
                         regularizers=[fastreg.ElasticNet(l1=0.05, alpha=0.3)], **kw)
     b = fastreg.Network(layers, optimizer=fastreg.SGD(0.1, momentum=0.5),
                         regularizers=[fastreg.L1(0.05), fastreg.L2(0.3)], **kw)
-    assert a.fit(X, y, epochs=3, batch_size=8)["loss"] == b.fit(X, y, epochs=3, batch_size=8)["loss"]
+    losses_a = a.fit(X, y, epochs=3, batch_size=8)["loss"]
+    assert losses_a == b.fit(X, y, epochs=3, batch_size=8)["loss"]
     for p, q in zip(a.coefs_ + a.intercepts_, b.coefs_ + b.intercepts_):
         assert np.array_equal(p, q)
 
 
-@pytest.mark.parametrize("regularizer", [fastreg.L2(0.0), fastreg.L1(0.0), fastreg.WeightDecay(0.0)])
-def test_zero_strength_is_no_regularizer(dtype, regularizer):
+@pytest.mark.parametrize("kind", ["L2", "L1", "WeightDecay", "ElasticNet"])
+def test_zero_strength_is_no_regularizer(dtype, tol, kind):
+    """A regularizer of zero strength trains as the NumPy reference without any: the same
+    weights and losses after two shuffled Adam epochs. The same comparison with the
+    strength at 0.05 fails, so it can tell a regularizer that acts."""
     rng = np.random.default_rng(9)
-    X, y, _ = make_problem("squared_error", 20, 3, 2, rng)
-    layers = [fastreg.Dense(5, "tanh"), fastreg.Dense(2)]
-    a = fastreg.Network(layers, loss="squared_error", optimizer=fastreg.Adam(0.01),
-                        regularizers=[regularizer], dtype=dtype, random_state=1)
-    b = fastreg.Network(layers, loss="squared_error", optimizer=fastreg.Adam(0.01),
-                        dtype=dtype, random_state=1)
-    a.fit(X, y, epochs=2, batch_size=7)
-    b.fit(X, y, epochs=2, batch_size=7)
-    for p, q in zip(a.coefs_ + a.intercepts_, b.coefs_ + b.intercepts_):
-        assert np.array_equal(p, q)
+    X, y, Y = make_problem("squared_error", 20, 3, 2, rng)
+    hidden = [(5, "tanh", 0.0)]
+
+    def trained(strength):
+        regularizer = {"L2": lambda: fastreg.L2(strength), "L1": lambda: fastreg.L1(strength),
+                       "WeightDecay": lambda: fastreg.WeightDecay(strength),
+                       "ElasticNet": lambda: fastreg.ElasticNet(strength, strength)}[kind]()
+        net, _ = make_pair(hidden, 2, "squared_error", dtype=dtype, random_state=1,
+                           optimizer=make_fastreg_optimizer("adam", 0.01),
+                           regularizers=[regularizer])
+        net.initialize(3)
+        start = weights_of(net)
+        history = net.fit(X, y, epochs=2, batch_size=7)
+        return net, start, history["loss"]
+
+    net, (coefs, intercepts), losses = trained(0.0)
+    model = Model(hidden, 2, "squared_error")  # alpha 0, and an optimizer without l1 or decay
+    ref_coefs, ref_intercepts, ref_losses, _ = train(
+        model, make_reference_optimizer("adam", 0.01), coefs, intercepts, X, Y, epochs=2,
+        batch_size=7, shuffle=True, draws_for=hook_draws_for(net._seed, model, 3),
+        order_for=hook_order_for(net._seed))
+    assert_close(net.coefs_, ref_coefs, **tol, what="coefs")
+    assert_close(net.intercepts_, ref_intercepts, **tol, what="intercepts")
+    assert_close(losses, ref_losses, **tol, what="losses")
+    acting, _, _ = trained(0.05)
+    with pytest.raises(AssertionError):
+        assert_close(acting.coefs_, ref_coefs, **tol, what="coefs")
+
+
+def test_a_single_regularizer_needs_no_list(dtype):
+    """``regularizers=L2(a)`` is ``[L2(a)]``: the same weights; as an attribute set later
+    too. The L2 acts (the weights differ from training without it)."""
+    rng = np.random.default_rng(10)
+    X, y, _ = make_problem("softmax_cross_entropy", 30, 4, 3, rng)
+
+    def trained(regularizers, *, later=False):
+        net = fastreg.Network([fastreg.Dense(6, "relu"), fastreg.Dense(3)],
+                              optimizer=fastreg.SGD(0.1),
+                              regularizers=() if later else regularizers, dtype=dtype,
+                              random_state=2)
+        if later:
+            net.regularizers = regularizers
+        net.fit(X, y, epochs=3, batch_size=8)
+        return net
+
+    alone, listed = trained(fastreg.L2(0.5)), trained([fastreg.L2(0.5)])
+    assert alone.regularizers == (fastreg.L2(0.5),)
+    for a, b in zip(alone.coefs_ + alone.intercepts_, listed.coefs_ + listed.intercepts_):
+        assert np.array_equal(a, b)
+    set_later = trained(fastreg.L2(0.5), later=True)
+    for a, b in zip(set_later.coefs_ + set_later.intercepts_, listed.coefs_ + listed.intercepts_):
+        assert np.array_equal(a, b)
+    plain = trained(())
+    assert not np.array_equal(plain.coefs_[0], listed.coefs_[0])
 
 
 def test_l2_alpha_is_scikit_learns_with_sample_weights():

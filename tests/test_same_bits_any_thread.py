@@ -30,7 +30,7 @@ the main thread, which hides what is tested here.
 """
 import threading
 from concurrent.futures import ThreadPoolExecutor
-from functools import lru_cache
+from functools import cache
 
 import numpy as np
 import pytest
@@ -46,12 +46,13 @@ pytestmark = [pytest.mark.blas_threads,
 N_FEATURES = 40
 
 
-@lru_cache(maxsize=None)
+@cache
 def _data(dtype, n_samples, n_classes):
     """Synthetic classification data: Gaussian inputs, labels from a noisy linear rule."""
     rng = np.random.default_rng(2024)
     X = rng.normal(size=(n_samples, N_FEATURES)).astype(dtype)
-    scores = X @ rng.normal(size=(N_FEATURES, n_classes)) + rng.normal(scale=0.5, size=(n_samples, n_classes))
+    scores = (X @ rng.normal(size=(N_FEATURES, n_classes))
+              + rng.normal(scale=0.5, size=(n_samples, n_classes)))
     return X, scores.argmax(axis=1)
 
 
@@ -78,7 +79,7 @@ MODELS = {"network": _fit_network, "network-256": lambda dtype: _fit_network(dty
           "classifier": _fit_classifier}
 
 
-@lru_cache(maxsize=None)
+@cache
 def _main_thread_weights(model, dtype):
     """The weights of ``model`` trained in the main thread (once per model and dtype)."""
     assert threading.current_thread() is threading.main_thread()
@@ -126,13 +127,15 @@ def _in_joblib(fit):
     """Two identical fits side by side in joblib's threads: both must match the main thread."""
     from joblib import Parallel, delayed
 
-    first, second = Parallel(n_jobs=2, backend="threading")(delayed(_in_worker(fit))() for _ in range(2))
+    first, second = Parallel(n_jobs=2, backend="threading")(
+        delayed(_in_worker(fit))() for _ in range(2))
     for a, b in zip(_weights(first), _weights(second)):
         np.testing.assert_array_equal(a, b)
     return first
 
 
-RUNNERS = {"threading.Thread": _in_thread, "ThreadPoolExecutor": _in_executor, "joblib-threading": _in_joblib}
+RUNNERS = {"threading.Thread": _in_thread, "ThreadPoolExecutor": _in_executor,
+           "joblib-threading": _in_joblib}
 
 
 @pytest.mark.parametrize("runner", list(RUNNERS))
@@ -176,7 +179,8 @@ def test_blas_runs_on_one_thread_during_a_fit_in_a_worker_thread():
             seen.extend(info["num_threads"] for info in threadpoolctl.threadpool_info()
                         if info["user_api"] == "blas")
 
-        net = fastreg.Network([fastreg.Dense(16, "relu"), fastreg.Dense(3)], dtype="float64", random_state=0)
+        net = fastreg.Network([fastreg.Dense(16, "relu"), fastreg.Dense(3)], dtype="float64",
+                              random_state=0)
         net.fit(X, y, epochs=1, batch_size=64, callback=record)
         return seen
 

@@ -79,6 +79,7 @@ def test_bad_settings():
 from sklearn.utils.estimator_checks import parametrize_with_checks  # noqa: E402
 
 
-@parametrize_with_checks([Conv1DClassifier(conv_layers=((2, 1, 1, 0),), max_iter=20, random_state=0)])
+@parametrize_with_checks(
+    [Conv1DClassifier(conv_layers=((2, 1, 1, 0),), max_iter=20, random_state=0)])
 def test_sklearn_estimator_checks(estimator, check):
     check(estimator)

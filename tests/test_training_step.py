@@ -135,7 +135,8 @@ def test_losses_with_sample_weights(dtype, tol, loss, mode):
     _assert_same(net, history, ref, tol)
 
 
-@pytest.mark.parametrize("n_features,width,batch_size", [(3, 1, 4), (1, 5, 1), (4, 6, 1), (2, 1, 1)])
+@pytest.mark.parametrize("n_features,width,batch_size",
+                         [(3, 1, 4), (1, 5, 1), (4, 6, 1), (2, 1, 1)])
 def test_matrix_vector_products(dtype, tol, n_features, width, batch_size):
     """One output unit, a hidden layer of width 1, one feature, batches of one row: each
     product is then a matrix-vector product (or an outer one), done by BLAS gemv."""
@@ -249,7 +250,8 @@ def test_adamw_is_adam_with_weight_decay(dtype):
                      optimizer=fastreg.AdamW(0.02, weight_decay=0.7))
     b, _ = make_pair([(5, "tanh", 0.2)], 2, "squared_error", dtype=dtype, random_state=3,
                      optimizer=fastreg.Adam(0.02), regularizers=[fastreg.WeightDecay(0.7)])
-    assert a.fit(X, y, epochs=3, batch_size=6)["loss"] == b.fit(X, y, epochs=3, batch_size=6)["loss"]
+    losses_a = a.fit(X, y, epochs=3, batch_size=6)["loss"]
+    assert losses_a == b.fit(X, y, epochs=3, batch_size=6)["loss"]
     for p, q in zip(a.coefs_ + a.intercepts_, b.coefs_ + b.intercepts_):
         assert np.array_equal(p, q)
 

@@ -43,6 +43,12 @@ def _with(array, index, value):
     return array
 
 
+def _set(net, **settings):
+    for name, value in settings.items():
+        setattr(net, name, value)
+    return net
+
+
 def _quiet(call):
     """Run ``call`` with NumPy's overflow-on-cast RuntimeWarning silenced."""
     with warnings.catch_warnings():
@@ -63,7 +69,8 @@ CASES = [
      ValueError, "X.*NaN"),
     ("float32-overflow-X", lambda: _quiet(lambda: _net().fit(X * 1e300, LABELS)), ValueError,
      "X.*infinity"),
-    ("nan-y-matrix", lambda: _net(loss="squared_error").fit(X, _with(np.zeros((10, 3)), (3, 2), NAN)),
+    ("nan-y-matrix",
+     lambda: _net(loss="squared_error").fit(X, _with(np.zeros((10, 3)), (3, 2), NAN)),
      ValueError, "y.*NaN"),
     ("inf-y-matrix", lambda: _net(loss="poisson").fit(X, _with(np.zeros((10, 3)), (3, 2), INF)),
      ValueError, "y.*infinity"),
@@ -120,7 +127,8 @@ CASES = [
         __import__("scipy.sparse").sparse.csr_matrix(_with(X, (0, 0), NAN)), LABELS),
      ValueError, "NaN"),
     # --- sample weights
-    ("sample-weight-negative", lambda: _net().fit(X, LABELS, sample_weight=_with(np.ones(10), 3, -1)),
+    ("sample-weight-negative",
+     lambda: _net().fit(X, LABELS, sample_weight=_with(np.ones(10), 3, -1)),
      ValueError, "non-negative"),
     ("sample-weight-zero-sum", lambda: _net().fit(X, LABELS, sample_weight=np.zeros(10)),
      ValueError, "positive sum"),
@@ -210,6 +218,41 @@ CASES = [
     ("set-weights-complex", lambda: _fitted().set_weights([np.zeros((3, 4)) + 1j, np.zeros((4, 3))],
                                                            [np.zeros(4), np.zeros(3)]),
      TypeError, "complex"),
+    ("set-weights-empty", lambda: _net().set_weights([], []), ValueError,
+     "per layer.*2 of each.*0 and 0"),
+    ("set-weights-empty-fitted", lambda: _fitted().set_weights([], []), ValueError, "2 of each"),
+    ("set-weights-arrays", lambda: _net().set_weights(np.zeros((3, 4)), np.zeros(4)), TypeError,
+     "coefs must be a list of arrays"),
+    ("set-weights-vector", lambda: _net().set_weights([np.zeros(3), np.zeros((4, 3))],
+                                                      [np.zeros(4), np.zeros(3)]),
+     ValueError, r"coefs\[0\].*shape \(3,\)"),
+    # --- finite values that float32 cannot hold: said so
+    ("float32-overflow-y",
+     lambda: _quiet(lambda: _net(loss="squared_error").fit(X, np.full((10, 3), 1e300))),
+     ValueError, r"y contains NaN or infinity \(after conversion to float32\)"),
+    ("float32-overflow-sample-weight",
+     lambda: _quiet(lambda: _net().fit(X, LABELS, sample_weight=np.full(10, 1e300))),
+     ValueError, r"sample_weight contains NaN or infinity \(after conversion to float32\)"),
+    ("huge-label", lambda: _net().fit(X, _with(LABELS, 0, 1e300)), ValueError,
+     r"Class indices must be in \[0, 3\), got 0.0..1e\+300"),
+    # --- softmax over a single output
+    ("softmax-one-output", lambda: Network([Dense(1)]).fit(X, LABELS % 2), ValueError,
+     r"\[0, 1\).*Dense\(2\).*logistic_cross_entropy"),
+    # --- regularizers: one, or a list of them
+    ("regularizers-number", lambda: _net(regularizers=3), TypeError, "regularizers.*or a list"),
+    ("regularizers-attribute", lambda: _set(_fitted(), regularizers="l2").fit(X, LABELS), TypeError,
+     "regularizers"),
+    # --- augmentation must give real numbers
+    ("augment-complex", lambda: _net(augment=lambda X, rng: X + 1j).fit(X, LABELS), TypeError,
+     "augment must return real numbers.*complex"),
+    ("augment-text", lambda: _net(augment=lambda X, rng: X.astype(str)).fit(X, LABELS), TypeError,
+     "augment must return real numbers.*<U"),
+    ("shift-fill-complex", lambda: fastreg.augment.RandomShift(1, fill_value=1j), ValueError,
+     "fill_value"),
+    ("jitter-complex-rows", lambda: fastreg.augment.Jitter(0.1)(X + 1j, RNG), TypeError,
+     "Jitter takes real numbers"),
+    ("shift-3d", lambda: fastreg.augment.RandomShift(1)(X[None], RNG), ValueError,
+     r"RandomShift takes a batch.*\(1, 10, 3\)"),
 ]
 
 # Probabilities in [0, 1): dropout of a layer, of the inputs, label smoothing.
@@ -375,7 +418,8 @@ def test_label_and_target_forms_accepted():
         assert net.loss_gradient(X, form)[0] == by_int
     one = Network([Dense(1)], loss="logistic_cross_entropy", dtype="float64", random_state=0)
     one.initialize(3)
-    assert one.loss_gradient(X, LABELS > 0)[0] == one.loss_gradient(X, (LABELS > 0)[:, None] * 1.0)[0]
+    as_column = (LABELS > 0)[:, None] * 1.0
+    assert one.loss_gradient(X, LABELS > 0)[0] == one.loss_gradient(X, as_column)[0]
     assert math.isfinite(one.loss_gradient(X, LABELS > 0)[0])
 
 
@@ -439,3 +483,21 @@ def test_replaced_weight_arrays_of_the_wrong_kind(kind):
     assert done.returncode == 0, done.stderr[-2000:]
     verdict = done.stdout.strip().splitlines()[-1]
     assert verdict.startswith("REJECTED") or verdict == "CORRECT", verdict
+
+
+def test_values_beyond_float32_are_refused_in_float32_only():
+    """Finite values past float32's range: float32 says they overflow it (CASES), float64
+    takes them. Sample weights of 1e300 give the model of unit weights (each batch's loss
+    is their weighted mean), and targets of 1e39 a finite loss of about 1e78 / 2."""
+    labels = LABELS % 3
+    huge, unit = _net(dtype="float64"), _net(dtype="float64")
+    huge.fit(X, labels, sample_weight=np.full(10, 1e300), epochs=2, batch_size=4)
+    unit.fit(X, labels, epochs=2, batch_size=4)
+    for a, b in zip(huge.coefs_ + huge.intercepts_, unit.coefs_ + unit.intercepts_):
+        np.testing.assert_array_equal(a, b)
+    net = _net(loss="squared_error", dtype="float64")
+    net.initialize(3)
+    loss = net.evaluate(X, np.full((10, 3), 1e39))["data_loss"]
+    assert math.isfinite(loss) and loss == pytest.approx(1.5e78, rel=1e-6)
+    with pytest.raises(ValueError, match=r"after conversion to float32"):
+        _quiet(lambda: _net(loss="squared_error").initialize(3).evaluate(X, np.full((10, 3), 1e39)))
