@@ -5,7 +5,7 @@ The core API is :class:`Network` made of :class:`Dense` layers, trained by :clas
 :class:`ElasticNet`, :class:`WeightDecay` and :class:`MaxNorm`, plus dropout, input noise
 and label smoothing. :class:`EarlyStopping` ends training by one of Prechelt's criteria
 (:class:`Patience`, :class:`GeneralizationLoss`, :class:`ProgressQuotient`,
-:class:`UpStrips`) and restores the best weights.
+:class:`UpStrips`) and restores the best weights (kept by a :class:`BestWeights`).
 
 :class:`MLPClassifier` and :class:`MLPRegressor` are drop-in replacements for
 scikit-learn's estimators of the same names (they need ``pip install "fastreg[sklearn]"``);
@@ -15,6 +15,7 @@ them by seeds, bagging, snapshots, checkpoints or cross-validation folds;
 """
 from fastreg.averaging import EMA, SWA
 from fastreg.early_stopping import (
+    BestWeights,
     EarlyStopping,
     GeneralizationLoss,
     Patience,
@@ -59,6 +60,7 @@ def __getattr__(name):
 __all__ = [
     "Adam",
     "AdamW",
+    "BestWeights",
     "Conv1D",
     "Conv1DClassifier",
     "EMA",

@@ -37,7 +37,7 @@ from sklearn.utils.validation import _check_sample_weight, check_is_fitted
 
 from fastreg._validation import sklearn_validate_data as validate_data
 from fastreg.averaging import EMA, SWA
-from fastreg.early_stopping import StoppingCriterion
+from fastreg.early_stopping import BestWeights, StoppingCriterion
 from fastreg.io import save
 from fastreg.layers import Dense
 from fastreg.network import Network
@@ -433,7 +433,7 @@ class _BaseMLP(BaseEstimator):
         if self.stopping_criterion is not None and stop_on_validation:
             criterion = copy.deepcopy(self.stopping_criterion)
             criterion.reset()
-            self._lowest_validation_loss = np.inf
+        best = self._best_weights_tracker(criterion) if stop_on_validation else None
         n_samples = X_train.shape[0]
         if self.batch_size == "auto":
             batch_size = min(200, n_samples)
@@ -471,6 +471,9 @@ class _BaseMLP(BaseEstimator):
                     if self.verbose:
                         self._print_epoch(time.perf_counter() - start, validation is not None)
                     self._update_no_improvement_count(stop_on_validation)
+                    if best is not None:
+                        monitored = self.validation_loss_curve_ if criterion is not None else self.validation_scores_
+                        best.update(monitored[-1], self.coefs_, self.intercepts_, self.n_iter_)
                     if self.solver == "sgd" and self.learning_rate == "invscaling":
                         self._learning_rate_now = self.learning_rate_init / (self.t_ + 1) ** self.power_t
                     if criterion is not None:
@@ -490,16 +493,31 @@ class _BaseMLP(BaseEstimator):
             warnings.warn("Training interrupted by user.")
         if network.averaging is not None and not incremental:
             network.use_averaged_weights()
-        elif stop_on_validation:
-            self._network.set_weights(self._best_coefs, self._best_intercepts)
+        elif best is not None:
+            best.restore(network)
+
+    def _best_weights_tracker(self, criterion):
+        """The weights that early stopping keeps, as a BestWeights, also kept in
+        ``_best_coefs`` / ``_best_intercepts`` (in place) for warm starts and saving.
+
+        Without a criterion, scikit-learn's rule: the weights of the highest validation
+        score, which must beat ``best_validation_score_`` of the earlier fits (warm start)
+        and replace their best weights (the initial ones at first). With a criterion, the
+        weights of this fit's lowest validation loss, starting from the weights it starts
+        from.
+        """
+        if criterion is None:
+            best = BestWeights("max").keep(self.best_validation_score_, self._best_coefs, self._best_intercepts)
+        else:
+            best = BestWeights("min").keep(math.inf, self.coefs_, self.intercepts_)
+        self._best_coefs, self._best_intercepts = best.coefs_, best.intercepts_
+        return best
 
     def _criterion_stops(self, criterion):
-        """Prechelt stopping: keep the weights of the lowest validation loss, ask the criterion."""
+        """Prechelt stopping: ask the criterion about the last validation loss."""
         validation_loss = self.validation_loss_curve_[-1]
-        if validation_loss < self._lowest_validation_loss:
-            self._lowest_validation_loss = validation_loss
-            self._best_coefs = [c.copy() for c in self.coefs_]
-            self._best_intercepts = [b.copy() for b in self.intercepts_]
+        if math.isnan(validation_loss):  # non-finite predictions: the worst possible loss
+            validation_loss = math.inf
         if criterion.update(self.loss_, validation_loss):
             self.stopping_reason_ = criterion.reason_
             if self.verbose:
@@ -542,9 +560,7 @@ class _BaseMLP(BaseEstimator):
             else:
                 self._no_improvement_count = 0
             if score > self.best_validation_score_:
-                self.best_validation_score_ = score
-                self._best_coefs = [c.copy() for c in self.coefs_]
-                self._best_intercepts = [b.copy() for b in self.intercepts_]
+                self.best_validation_score_ = score  # the weights: _fit_stochastic's tracker
         else:
             if self.best_loss_ is None:  # early stopping was on in the previous fit
                 self.best_loss_ = np.inf
@@ -665,8 +681,10 @@ _PARAMETERS_DOC = """
     early_stopping : bool, default=False
         Hold out ``validation_fraction`` of the training data (stratified for single-output
         classification), stop when its score has not improved by ``tol`` for
-        ``n_iter_no_change`` epochs, and keep the best weights. With ``validation_data``
-        given to fit, that set is used instead of a split.
+        ``n_iter_no_change`` epochs, and keep the weights of the best validation score
+        (accuracy or R^2, as scikit-learn does; with ``stopping_criterion``, those of the
+        lowest validation loss). With ``validation_data`` given to fit, that set is used
+        instead of a split.
     validation_fraction : float, default=0.1
         Share of the training data held out for early stopping.
     beta_1, beta_2 : float, default=0.9, 0.999
