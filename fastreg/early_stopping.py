@@ -603,7 +603,8 @@ class EarlyStopping:
         stopper.best_epoch_, stopper.stopped_epoch_, stopper.reason_
 
     If ``fit`` runs out of epochs before any criterion holds, it calls
-    :meth:`on_train_end`, which loads the best weights too (``restore_best``). With
+    :meth:`on_train_end`, which loads the best weights too (``restore_best``); if an epoch
+    diverges, ``fit`` loads them before it raises :class:`~fastreg.DivergenceError`. With
     ``restore_best=False`` the network keeps its last weights; :meth:`restore_best` loads
     the best ones on demand. To reuse a stopper for a new run, call :meth:`reset` first
     (it also resets the criteria).
