@@ -5,7 +5,9 @@ The core API is :class:`Network` made of :class:`Dense` layers, trained by :clas
 :class:`ElasticNet`, :class:`WeightDecay` and :class:`MaxNorm`, plus dropout, input noise
 and label smoothing. :class:`EarlyStopping` ends training by one of Prechelt's criteria
 (:class:`Patience`, :class:`GeneralizationLoss`, :class:`ProgressQuotient`,
-:class:`UpStrips`) and restores the best weights.
+:class:`UpStrips`) and restores the best weights (kept by a :class:`BestWeights`). A
+diverging epoch raises :class:`DivergenceError` (a ``ValueError`` and a
+``FloatingPointError``) and leaves the network with its last finite weights.
 
 :class:`MLPClassifier` and :class:`MLPRegressor` are drop-in replacements for
 scikit-learn's estimators of the same names (they need ``pip install "fastreg[sklearn]"``);
@@ -16,6 +18,7 @@ them by seeds, bagging, snapshots, checkpoints or cross-validation folds;
 from fastreg import augment  # fastreg.augment.Jitter etc. after a plain `import fastreg`
 from fastreg.averaging import EMA, SWA
 from fastreg.early_stopping import (
+    BestWeights,
     EarlyStopping,
     GeneralizationLoss,
     Patience,
@@ -25,7 +28,7 @@ from fastreg.early_stopping import (
 )
 from fastreg.io import load, save
 from fastreg.layers import Conv1D, Dense
-from fastreg.network import Network
+from fastreg.network import DivergenceError, Network
 from fastreg.optimizers import SGD, Adam, AdamW
 from fastreg.regularizers import L1, L2, ElasticNet, MaxNorm, WeightDecay
 
@@ -60,10 +63,12 @@ def __getattr__(name):
 __all__ = [
     "Adam",
     "AdamW",
+    "BestWeights",
     "Conv1D",
     "Conv1DClassifier",
     "EMA",
     "Dense",
+    "DivergenceError",
     "EarlyStopping",
     "ElasticNet",
     "EnsembleClassifier",

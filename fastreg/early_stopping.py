@@ -12,6 +12,9 @@ A criterion is a small object with a pure ``update(train_error, val_error) -> bo
 (the core :class:`~fastreg.Network`, an estimator, a user's own loop) can feed it.
 :class:`EarlyStopping` plugs criteria into ``Network.fit(..., callback=...)``: it measures
 both errors, keeps a copy of the best weights and puts them back when it stops.
+:class:`BestWeights` is that copy on its own: the one place where fastreg keeps the weights
+of a best epoch (the callback, the estimators' early stopping and the ensembles' bagged
+members all use it).
 
 Criteria
 --------
@@ -32,6 +35,7 @@ from collections import deque
 import numpy as np
 
 __all__ = [
+    "BestWeights",
     "EarlyStopping",
     "GeneralizationLoss",
     "Patience",
@@ -430,6 +434,124 @@ class UpStrips(StoppingCriterion):
         )
 
 
+# ---------------------------------------------------------------------- the best weights
+class BestWeights:
+    """A copy of a model's weights at the best value of one monitored quantity.
+
+    Call :meth:`update` after every epoch with the monitored value (a validation loss, an
+    error rate, a score) and the weights: it copies them when the value is a new best.
+    :meth:`restore` puts the copy back into a network. It is the one tracker of best
+    weights in fastreg: :class:`EarlyStopping` keeps its best weights in one, and so do
+    ``MLPClassifier`` / ``MLPRegressor`` with ``early_stopping=True`` (and through them
+    the bagged members of the ensembles, early-stopped on their out-of-bag rows).
+
+    A value is a new best when it is strictly better than the best so far (ties keep the
+    earlier epoch), or when nothing is kept yet; NaN is never a best. The copy is made
+    once and then overwritten in place, so tracking costs one model-sized buffer.
+
+    Parameters
+    ----------
+    mode : {"min", "max"}, default="min"
+        "min": lower is better (a loss, an error); "max": higher is better (a score).
+
+    Attributes
+    ----------
+    best_value_ : float
+        The best value so far (``+inf`` for "min", ``-inf`` for "max" before any).
+    best_epoch_ : int
+        The epoch given with it (0 before any, or as given to :meth:`keep`).
+    coefs_, intercepts_ : list of ndarray or None
+        The copy of the weights at ``best_epoch_`` (None before any).
+
+    Examples
+    --------
+    >>> best = BestWeights("min")
+    >>> for epoch in range(1, 11):
+    ...     net.fit(X, y)                                         # doctest: +SKIP
+    ...     best.update(net.evaluate(X_val, y_val)["data_loss"],
+    ...                 net.coefs_, net.intercepts_, epoch)       # doctest: +SKIP
+    >>> best.restore(net)                                         # doctest: +SKIP
+    """
+
+    def __init__(self, mode="min"):
+        if mode not in ("min", "max"):
+            raise ValueError(f'mode must be "min" or "max", got {mode!r}.')
+        self.mode = mode
+        self.reset()
+
+    def __repr__(self):
+        return f"BestWeights({self.mode!r})"
+
+    def reset(self):
+        """Forget the best value, its epoch and the copy. Returns self."""
+        self.best_value_ = math.inf if self.mode == "min" else -math.inf
+        self.best_epoch_ = 0
+        self.coefs_ = None
+        self.intercepts_ = None
+        return self
+
+    def improves(self, value):
+        """Whether ``value`` would be a new best (see the class description)."""
+        value = float(value)
+        if math.isnan(value):
+            return False
+        if self.coefs_ is None:
+            return True
+        return value < self.best_value_ if self.mode == "min" else value > self.best_value_
+
+    def update(self, value, coefs, intercepts, epoch):
+        """Copy ``coefs`` and ``intercepts`` if ``value`` is a new best.
+
+        Parameters
+        ----------
+        value : float
+            The monitored quantity after ``epoch``.
+        coefs, intercepts : list of ndarray
+            The model's weights after ``epoch`` (``coefs_`` and ``intercepts_``).
+        epoch : int
+            The label stored in ``best_epoch_``.
+
+        Returns
+        -------
+        bool
+            Whether the weights were copied.
+        """
+        if not self.improves(value):
+            return False
+        self.keep(value, coefs, intercepts, epoch)
+        return True
+
+    def keep(self, value, coefs, intercepts, epoch=0):
+        """Copy the weights as the best so far, whatever their value (a starting point
+        that later epochs must beat, as scikit-learn keeps the initial weights).
+
+        Returns self.
+        """
+        self.coefs_ = self._copied(self.coefs_, coefs)
+        self.intercepts_ = self._copied(self.intercepts_, intercepts)
+        self.best_value_ = float(value)
+        self.best_epoch_ = epoch
+        return self
+
+    @staticmethod
+    def _copied(buffers, arrays):
+        """``arrays`` copied into ``buffers`` when they match, else into new arrays."""
+        arrays = [np.asarray(a) for a in arrays]
+        if buffers is None or len(buffers) != len(arrays) or any(
+                b.shape != a.shape or b.dtype != a.dtype for b, a in zip(buffers, arrays)):
+            return [a.copy() for a in arrays]
+        for buffer, array in zip(buffers, arrays):
+            np.copyto(buffer, array)
+        return buffers
+
+    def restore(self, network):
+        """Load the kept weights into ``network`` (``network.set_weights``). Returns it."""
+        if self.coefs_ is None:
+            raise RuntimeError("No epoch has been seen yet: there are no best weights.")
+        network.set_weights(self.coefs_, self.intercepts_)
+        return network
+
+
 # ---------------------------------------------------------------------- the fit callback
 def _validation_loss(network, X, y):
     """Mean data loss of the network on ``(X, y)``, without the L2 penalty.
@@ -480,9 +602,12 @@ class EarlyStopping:
         net.fit(X, y, epochs=1000, callback=stopper)
         stopper.best_epoch_, stopper.stopped_epoch_, stopper.reason_
 
-    If ``fit`` runs out of epochs before any criterion holds, the network keeps its last
-    weights; call :meth:`restore_best` to load the best ones. To reuse a stopper for a
-    new run, call :meth:`reset` first (it also resets the criteria).
+    If ``fit`` runs out of epochs before any criterion holds, it calls
+    :meth:`on_train_end`, which loads the best weights too (``restore_best``); if an epoch
+    diverges, ``fit`` loads them before it raises :class:`~fastreg.DivergenceError`. With
+    ``restore_best=False`` the network keeps its last weights; :meth:`restore_best` loads
+    the best ones on demand. To reuse a stopper for a new run, call :meth:`reset` first
+    (it also resets the criteria).
 
     Parameters
     ----------
@@ -506,11 +631,13 @@ class EarlyStopping:
     criteria : tuple of StoppingCriterion
     train_errors_, val_errors_ : list of float
         ``E_tr`` and ``E_va`` of every epoch seen; entry ``t - 1`` is epoch ``t``.
+    best_weights_ : BestWeights
+        The copy of the weights with the lowest validation error, and its epoch.
     best_epoch_ : int
         Epoch of the lowest validation error (0 before the first epoch).
     best_val_error_ : float
     best_coefs_, best_intercepts_ : list of ndarray or None
-        Copies of the weights at ``best_epoch_``.
+        Copies of the weights at ``best_epoch_`` (those of ``best_weights_``).
     stopped_epoch_ : int or None
         Epoch after which training was stopped (None while it goes on).
     reason_ : str or None
@@ -563,14 +690,27 @@ class EarlyStopping:
             criterion.reset()
         self.train_errors_ = []
         self.val_errors_ = []
-        self.best_epoch_ = 0
-        self.best_val_error_ = math.inf
-        self.best_coefs_ = None
-        self.best_intercepts_ = None
+        self.best_weights_ = BestWeights("min")
         self.stopped_epoch_ = None
         self.reason_ = None
         self.restored_ = False
         return self
+
+    @property
+    def best_epoch_(self):
+        return self.best_weights_.best_epoch_
+
+    @property
+    def best_val_error_(self):
+        return self.best_weights_.best_value_
+
+    @property
+    def best_coefs_(self):
+        return self.best_weights_.coefs_
+
+    @property
+    def best_intercepts_(self):
+        return self.best_weights_.intercepts_
 
     def validation_error(self, network):
         """``E_va`` of the network's current weights."""
@@ -584,11 +724,7 @@ class EarlyStopping:
         self.val_errors_.append(val_error)
         self.restored_ = False
         epoch = len(self.val_errors_)
-        if val_error < self.best_val_error_ or self.best_coefs_ is None:
-            self.best_val_error_ = val_error
-            self.best_epoch_ = epoch
-            self.best_coefs_ = [w.copy() for w in network.coefs_]
-            self.best_intercepts_ = [b.copy() for b in network.intercepts_]
+        self.best_weights_.update(val_error, network.coefs_, network.intercepts_, epoch)
         # Every criterion sees every epoch (no short-circuit).
         decisions = [c.update(train_error, val_error) for c in self.criteria]
         reasons = [c.last_reason_ for c, stop in zip(self.criteria, decisions) if stop]
@@ -608,9 +744,7 @@ class EarlyStopping:
 
     def restore_best(self, network):
         """Load the weights of ``best_epoch_`` into ``network``. Returns the network."""
-        if self.best_coefs_ is None:
-            raise RuntimeError("No epoch has been seen yet: there are no best weights.")
-        network.set_weights(self.best_coefs_, self.best_intercepts_)
+        self.best_weights_.restore(network)
         self.restored_ = True
         return network
 

@@ -38,10 +38,10 @@ from sklearn.utils.validation import _check_sample_weight, check_is_fitted
 from fastreg._validation import finite_as
 from fastreg._validation import sklearn_validate_data as validate_data
 from fastreg.averaging import EMA, SWA
-from fastreg.early_stopping import StoppingCriterion
+from fastreg.early_stopping import BestWeights, StoppingCriterion
 from fastreg.io import save
 from fastreg.layers import Dense
-from fastreg.network import Network
+from fastreg.network import DivergenceError, Network
 from fastreg.optimizers import SGD, Adam
 from fastreg.regularizers import L1, L2, MaxNorm, WeightDecay
 
@@ -62,6 +62,12 @@ STOCHASTIC_ONLY_EXTRAS = (
 
 #: Smallest 'adaptive' learning rate: below it, training stops (as in scikit-learn).
 MIN_ADAPTIVE_LEARNING_RATE = 1e-6
+
+#: scikit-learn's error for a fit that produced non-finite weights, word for word.
+NON_FINITE_WEIGHTS = (
+    "Solver produced non-finite parameter weights. The input data may contain large values "
+    "and need to be preprocessed."
+)
 
 
 def _is_plain_dense(X, n_features):
@@ -322,10 +328,7 @@ class _BaseMLP(BaseEstimator):
                 raise ValueError("validation_data needs solver='sgd' or 'adam'.")
             self._fit_lbfgs(network, X, Y, sample_weight)
         if not all(np.isfinite(w).all() for w in self.coefs_ + self.intercepts_):
-            raise ValueError(
-                "Solver produced non-finite parameter weights. The input data may contain "
-                "large values and need to be preprocessed."
-            )
+            raise ValueError(NON_FINITE_WEIGHTS)
         return self
 
     def _loss_for_sklearn(self, data_loss, penalty):
@@ -353,6 +356,10 @@ class _BaseMLP(BaseEstimator):
         clipped_loss = self.out_activation_ in ("softmax", "logistic") and self._label_smoothing() == 0
 
         def loss_and_gradient(packed):
+            if not np.isfinite(packed).all():
+                # A step to non-finite weights: refuse it (the line search steps back)
+                # rather than write them into the network.
+                return np.inf, np.zeros_like(packed)
             unpack(packed)
             loss, grad_coefs, grad_intercepts = network.loss_gradient(X, Y, sample_weight=sample_weight)
             squares = sum(float(np.dot(c.ravel(), c.ravel())) for c in network.coefs_)
@@ -365,9 +372,10 @@ class _BaseMLP(BaseEstimator):
             return data_loss + penalty, gradient
 
         iprint = 1 if self.verbose is True or self.verbose >= 1 else -1
+        start = np.concatenate([a.ravel() for a in arrays]).astype(np.float64)
         result = scipy.optimize.minimize(
             loss_and_gradient,
-            np.concatenate([a.ravel() for a in arrays]).astype(np.float64),
+            start,
             method="L-BFGS-B",
             jac=True,
             options={
@@ -379,6 +387,10 @@ class _BaseMLP(BaseEstimator):
         )
         self.n_iter_ = _check_optimize_result("lbfgs", result, self.max_iter)
         self.loss_ = result.fun
+        if not np.isfinite(result.x).all():
+            unpack(start)  # never leave the model with non-finite weights
+            raise ValueError(f"{NON_FINITE_WEIGHTS} L-BFGS ended at non-finite weights; the "
+                             "model keeps the weights it started from.")
         unpack(result.x)
 
     def _validation_split(self, X, Y, sample_weight, validation_data):
@@ -450,7 +462,7 @@ class _BaseMLP(BaseEstimator):
         if self.stopping_criterion is not None and stop_on_validation:
             criterion = copy.deepcopy(self.stopping_criterion)
             criterion.reset()
-            self._lowest_validation_loss = np.inf
+        best = self._best_weights_tracker(criterion) if stop_on_validation else None
         n_samples = X_train.shape[0]
         if self.batch_size == "auto":
             batch_size = min(200, n_samples)
@@ -460,6 +472,7 @@ class _BaseMLP(BaseEstimator):
             batch_size = min(self.batch_size, n_samples)
         sample_order = np.arange(n_samples)
         self.n_iter_ = 0
+        diverged = None
         try:
             with network.training_session(X_train, Y_train, batch_size=batch_size, sample_weight=w_train) as session:
                 for _ in range(self.max_iter):
@@ -471,14 +484,20 @@ class _BaseMLP(BaseEstimator):
                         self._random_state.shuffle(permutation)
                         sample_order = sample_order[permutation]
                     learning_rate = self._learning_rate_now if self.solver == "sgd" else self.learning_rate_init
-                    if self.n_iter_ == 0:
-                        record = session.run_epoch(
-                            learning_rate=learning_rate, shuffle=False, order=sample_order if self.shuffle else None
-                        )
-                    else:  # the same session, rate and kind of order as checked in epoch one
-                        record = session._train_epoch(
-                            float(learning_rate), False, sample_order if self.shuffle else None
-                        )
+                    try:
+                        if self.n_iter_ == 0:
+                            record = session.run_epoch(
+                                learning_rate=learning_rate, shuffle=False, order=sample_order if self.shuffle else None
+                            )
+                        else:  # the same session, rate and kind of order as checked in epoch one
+                            record = session._train_epoch(
+                                float(learning_rate), False, sample_order if self.shuffle else None
+                            )
+                    except DivergenceError as error:
+                        # The network is back at this epoch's start weights (finite).
+                        diverged = error
+                        self._record_divergence(error, n_samples, validation is not None, start)
+                        break
                     self.n_iter_ += 1
                     self.t_ += n_samples
                     self.loss_ = self._loss_for_sklearn(record["data_loss"], record["penalty"])
@@ -488,6 +507,9 @@ class _BaseMLP(BaseEstimator):
                     if self.verbose:
                         self._print_epoch(time.perf_counter() - start, validation is not None)
                     self._update_no_improvement_count(stop_on_validation)
+                    if best is not None:
+                        monitored = self.validation_loss_curve_ if criterion is not None else self.validation_scores_
+                        best.update(monitored[-1], self.coefs_, self.intercepts_, self.n_iter_)
                     if self.solver == "sgd" and self.learning_rate == "invscaling":
                         self._learning_rate_now = self.learning_rate_init / (self.t_ + 1) ** self.power_t
                     if criterion is not None:
@@ -505,18 +527,69 @@ class _BaseMLP(BaseEstimator):
                         )
         except KeyboardInterrupt:
             warnings.warn("Training interrupted by user.")
-        if network.averaging is not None and not incremental:
+        if diverged is not None:
+            self._end_diverged_fit(diverged, best, criterion)
+        elif network.averaging is not None and not incremental:
             network.use_averaged_weights()
-        elif stop_on_validation:
-            self._network.set_weights(self._best_coefs, self._best_intercepts)
+        elif best is not None:
+            best.restore(network)
+
+    def _best_weights_tracker(self, criterion):
+        """The weights that early stopping keeps, as a BestWeights, also kept in
+        ``_best_coefs`` / ``_best_intercepts`` (in place) for warm starts and saving.
+
+        Without a criterion, scikit-learn's rule: the weights of the highest validation
+        score, which must beat ``best_validation_score_`` of the earlier fits (warm start)
+        and replace their best weights (the initial ones at first). With a criterion, the
+        weights of this fit's lowest validation loss, starting from the weights it starts
+        from.
+        """
+        if criterion is None:
+            best = BestWeights("max").keep(self.best_validation_score_, self._best_coefs, self._best_intercepts)
+        else:
+            best = BestWeights("min").keep(math.inf, self.coefs_, self.intercepts_)
+        self._best_coefs, self._best_intercepts = best.coefs_, best.intercepts_
+        return best
+
+    def _record_divergence(self, error, n_samples, validated, start):
+        """The diverging epoch in the records, as scikit-learn records it (it trains on)."""
+        self.n_iter_ += 1
+        self.t_ += n_samples
+        self.loss_ = self._loss_for_sklearn(error.record["data_loss"], error.record["penalty"])
+        self.loss_curve_.append(self.loss_)
+        if validated:  # scikit-learn's score (and loss) of non-finite predictions
+            self.validation_scores_.append(np.nan)
+            self.validation_loss_curve_.append(np.nan)
+        if self.verbose:
+            self._print_epoch(time.perf_counter() - start, validated)
+
+    def _end_diverged_fit(self, error, best, criterion):
+        """After a diverging epoch: with early stopping, keep the best weights and warn (as
+        scikit-learn finishes such a fit); without, raise scikit-learn's ValueError. The
+        model has finite weights either way."""
+        advice = "Lower learning_rate_init or scale the inputs (e.g. with StandardScaler)."
+        if best is None:
+            raise ValueError(
+                f"{NON_FINITE_WEIGHTS} Training diverged at epoch {self.n_iter_} (loss "
+                f"{self.loss_}); the model keeps the weights it had at the start of that epoch, "
+                f"the last finite ones. {advice}"
+            ) from error
+        best.restore(self._network)
+        what = "validation loss" if criterion is not None else "validation score"
+        when = f"epoch {best.best_epoch_}" if best.best_epoch_ else "before this fit's first epoch"
+        self.stopping_reason_ = (
+            f"Training diverged at epoch {self.n_iter_} (loss {self.loss_}); the model keeps "
+            f"the weights of the best {what} ({best.best_value_:.6g}, at {when}). {advice}"
+        )
+        if self.verbose:
+            print(self.stopping_reason_)
+        warnings.warn(self.stopping_reason_, ConvergenceWarning)
 
     def _criterion_stops(self, criterion):
-        """Prechelt stopping: keep the weights of the lowest validation loss, ask the criterion."""
+        """Prechelt stopping: ask the criterion about the last validation loss."""
         validation_loss = self.validation_loss_curve_[-1]
-        if validation_loss < self._lowest_validation_loss:
-            self._lowest_validation_loss = validation_loss
-            self._best_coefs = [c.copy() for c in self.coefs_]
-            self._best_intercepts = [b.copy() for b in self.intercepts_]
+        if math.isnan(validation_loss):  # non-finite predictions: the worst possible loss
+            validation_loss = math.inf
         if criterion.update(self.loss_, validation_loss):
             self.stopping_reason_ = criterion.reason_
             if self.verbose:
@@ -563,9 +636,7 @@ class _BaseMLP(BaseEstimator):
             else:
                 self._no_improvement_count = 0
             if score > self.best_validation_score_:
-                self.best_validation_score_ = score
-                self._best_coefs = [c.copy() for c in self.coefs_]
-                self._best_intercepts = [b.copy() for b in self.intercepts_]
+                self.best_validation_score_ = score  # the weights: _fit_stochastic's tracker
         else:
             if self.best_loss_ is None:  # early stopping was on in the previous fit
                 self.best_loss_ = np.inf
@@ -625,7 +696,9 @@ class _BaseMLP(BaseEstimator):
             # A sum that overflows only sends X down the thorough path below.
             if math.isfinite(X.sum()):
                 output = network._predict_checked(X)
-                if output is not None:
+                # Non-finite outputs take the thorough path too, which names non-finite
+                # weights (written into coefs_ in place) instead of returning NaN.
+                if output is not None and math.isfinite(output.sum()):
                     return output
         if not plain:
             X = validate_data(self, X, accept_sparse=["csr", "csc"], dtype=(np.float64, np.float32), reset=False)
@@ -688,8 +761,10 @@ _PARAMETERS_DOC = """
     early_stopping : bool, default=False
         Hold out ``validation_fraction`` of the training data (stratified for single-output
         classification), stop when its score has not improved by ``tol`` for
-        ``n_iter_no_change`` epochs, and keep the best weights. With ``validation_data``
-        given to fit, that set is used instead of a split.
+        ``n_iter_no_change`` epochs, and keep the weights of the best validation score
+        (accuracy or R^2, as scikit-learn does; with ``stopping_criterion``, those of the
+        lowest validation loss). With ``validation_data`` given to fit, that set is used
+        instead of a split.
     validation_fraction : float, default=0.1
         Share of the training data held out for early stopping.
     beta_1, beta_2 : float, default=0.9, 0.999
@@ -752,6 +827,11 @@ _ATTRIBUTES_DOC = """
         Validation data loss (no penalty) of every epoch, when there is a validation set.
     best_validation_score_ : float or None
         Best validation score reached.
+    stopping_reason_ : str or None
+        Why the last fit stopped early: the sentence of ``stopping_criterion``, or, when
+        an epoch diverged under early stopping, which best weights were kept (that epoch
+        counts in ``n_iter_``, with NaN validation scores; without early stopping it
+        raises scikit-learn's ``ValueError``, the model keeping the weights of its start).
     t_ : int
         Training samples seen by the stochastic solvers.
     coefs_ : list of ndarray of shape (fan_in, fan_out)

@@ -22,6 +22,7 @@ from fastreg._validation import (
     is_sparse,
 )
 from fastreg.averaging import EMA, SWA
+from fastreg.early_stopping import EarlyStopping
 from fastreg.layers import Conv1D, Dense
 from fastreg.optimizers import SGD, AdamW, Optimizer
 from fastreg.regularizers import as_tuple, combine
@@ -53,6 +54,59 @@ class _RealAugment:
                 f"from {self.augment!r}."
             )
         return result
+
+
+class DivergenceError(ValueError, FloatingPointError):
+    """Training diverged: an epoch's loss or the weights it left were NaN or infinite.
+
+    Raised by :meth:`Network.fit` and :meth:`TrainingSession.run_epoch` once the network
+    is usable again, never with non-finite weights:
+
+    * the weights (and biases) are those at the start of the diverging epoch, the last
+      finite ones; with an :class:`~fastreg.EarlyStopping` callback, ``fit`` then loads
+      its best weights instead;
+    * the diverging epoch does not count (``epochs_``, ``history_``);
+    * the optimizer state (momentum, Adam's moments) and its step count ``steps_``,
+      which the diverging steps filled with huge or non-finite values, are reset; an
+      :class:`~fastreg.EMA` average restarts from the weights of the epoch's start.
+
+    The usual cure is a lower learning rate or scaled inputs (e.g. scikit-learn's
+    ``StandardScaler``). It is both a ``ValueError`` (as scikit-learn reports a solver
+    that produced non-finite weights) and a ``FloatingPointError``, so that code catching
+    either catches it.
+
+    Attributes
+    ----------
+    epoch : int
+        The diverging epoch, counted from 1 over the network's life.
+    loss : float
+        Its mean training loss (NaN or infinite; finite when only the epoch's last steps
+        left non-finite weights).
+    record : dict or None
+        The epoch's record, as :meth:`TrainingSession.run_epoch` returns it.
+    """
+
+    def __init__(self, message, epoch=None, loss=None, record=None):
+        super().__init__(message)
+        self.epoch = epoch
+        self.loss = loss
+        self.record = record
+        self._template = None
+
+    @classmethod
+    def _from_template(cls, template, record, weights):
+        """The error of the epoch ``record``, its message saying which weights the network
+        has now; ``_with_weights`` makes the same error with other weights."""
+        epoch, loss = record["epoch"] + 1, record["loss"]
+        error = cls(template.format(epoch=epoch, loss=loss, weights=weights), epoch, loss, record)
+        error._template = template
+        return error
+
+    def _with_weights(self, weights):
+        return DivergenceError._from_template(self._template, self.record, weights)
+
+    def __reduce__(self):  # keep the attributes through pickling (process pools)
+        return type(self), (str(self), self.epoch, self.loss, self.record)
 
 
 class Network:
@@ -545,7 +599,21 @@ class Network:
                 self._engine_averages(), self._augment_rng,
             )
         self._engine.step = self.steps_
+        if not self._engine.parameters_finite():  # written into coefs_ / intercepts_ in place
+            self._check_weights_finite()
         return self._engine
+
+    def _check_weights_finite(self):
+        """ValueError naming the first weight or bias array that holds NaN or infinity."""
+        for name, arrays in (("coefs_", self._weights), ("intercepts_", self._biases)):
+            for i, array in enumerate(arrays):
+                if not all_finite(array):
+                    raise ValueError(
+                        f"{name}[{i}] contains NaN or infinity. Training never leaves "
+                        "non-finite weights, so they were written into coefs_ or intercepts_: "
+                        "put finite ones in (set_weights) or draw fresh ones "
+                        "(initialize(n_features)) before training or predicting."
+                    )
 
     def _engine_averages(self):
         """Per layer (weights, bias) of the average the engine keeps (EMA), or None."""
@@ -655,28 +723,49 @@ class Network:
         callback : callable, optional
             ``callback(network, epoch_record) -> bool``, called after every epoch with a
             dict of that epoch's figures; returning True stops training. If it has an
-            ``on_train_end(network)`` method, that is called once training stops, for
-            whatever reason.
+            ``on_train_end(network)`` method, that is called once training stops: the
+            epochs ran out, the callback said stop, or an epoch diverged.
 
         Returns
         -------
         history : dict of list
             ``loss``, ``learning_rate`` and ``epoch_time`` (seconds) of this call's epochs.
+
+        Raises
+        ------
+        DivergenceError
+            An epoch's loss or weights were NaN or infinite (a ``ValueError`` and a
+            ``FloatingPointError``). The network has the weights of that epoch's start,
+            or, with an :class:`~fastreg.EarlyStopping` callback (``restore_best``), its
+            best weights; the message says which, and what to change.
         """
         epochs = check_positive_int(epochs, "epochs")
         if callback is not None and not callable(callback):
             raise TypeError(f"callback must be callable, got {callback!r}.")
         history = {"loss": [], "learning_rate": [], "epoch_time": []}
+        diverged = None
         with self._exclusive(), self.training_session(
                 X, y, batch_size=batch_size, sample_weight=sample_weight) as session:
             for _ in range(epochs):
-                record = session.run_epoch(shuffle=shuffle)
+                try:
+                    record = session.run_epoch(shuffle=shuffle)
+                except DivergenceError as error:
+                    diverged = error
+                    break
                 for key in history:
                     history[key].append(record[key])
                 if callback is not None and callback(self, record):
                     break
+        if diverged is not None and isinstance(callback, EarlyStopping) and (
+                callback.restore_best_weights and callback.best_coefs_ is not None):
+            callback.restore_best(self)
+            diverged = diverged._with_weights(
+                f"the best weights of its EarlyStopping callback (its epoch "
+                f"{callback.best_epoch_}, validation error {callback.best_val_error_:.6g})")
         if callback is not None and hasattr(callback, "on_train_end"):
             callback.on_train_end(self)
+        if diverged is not None:
+            raise diverged
         return history
 
     def training_session(self, X, y, *, batch_size=32, sample_weight=None):
@@ -811,6 +900,7 @@ class TrainingSession:
         self.X, self.Y, self.sample_weight = X, Y, sample_weight
         self.engine = network._engine_for(batch_size)
         self._blas_limit = None
+        self._epoch_start = None  # the weights at the start of the epoch: one copy, reused
 
     def __enter__(self):
         self._exclusive = self.network._exclusive()
@@ -849,6 +939,13 @@ class TrainingSession:
             ``epoch`` (0-based, over the network's life), ``loss`` (data loss + penalty, the
             mean over the epoch's batches weighted by their sizes), ``data_loss``,
             ``penalty``, ``learning_rate``, ``epoch_time`` (seconds).
+
+        Raises
+        ------
+        DivergenceError
+            When the epoch's loss or the weights it leaves are NaN or infinite. The
+            network is then back at the weights of the epoch's start, with a fresh
+            optimizer state (see :class:`DivergenceError`); the session can go on.
         """
         if self._blas_limit is None:
             raise RuntimeError("Use the training session as a context manager: with ... as session.")
@@ -893,6 +990,12 @@ class TrainingSession:
         rate they made themselves, between which nobody can touch the network."""
         network = self.network
         n_samples = self.Y.shape[0]
+        parameters = network._weights + network._biases
+        if self._epoch_start is None:
+            self._epoch_start = [array.copy() for array in parameters]
+        else:
+            for kept, array in zip(self._epoch_start, parameters):
+                np.copyto(kept, array)
         start = time.perf_counter()
         try:
             data_loss, penalty = self.engine.train_epoch(
@@ -903,21 +1006,44 @@ class TrainingSession:
             # only: the weights have taken them, the next epoch starts afresh.
             network.steps_ = self.engine.step
         elapsed = time.perf_counter() - start
-        network.epochs_ += 1
-        network._update_epoch_average()
         record = {
-            "epoch": network.epochs_ - 1,
+            "epoch": network.epochs_,
             "loss": (data_loss + penalty) / n_samples,
             "data_loss": data_loss / n_samples,
             "penalty": penalty / n_samples,
             "learning_rate": learning_rate,
             "epoch_time": elapsed,
         }
+        if not math.isfinite(record["loss"]) or not self.engine.parameters_finite():
+            raise self._diverged(record)
+        network.epochs_ += 1
+        network._update_epoch_average()
         for key in network.history_:
             network.history_[key].append(record[key])
-        if not math.isfinite(record["loss"]) or not self.engine.parameters_finite():
-            raise FloatingPointError(
-                f"Training diverged at epoch {network.epochs_}: loss {record['loss']}. Lower "
-                "the learning rate or scale the inputs."
-            )
         return record
+
+    def _diverged(self, record):
+        """Put the network back at the start of the diverging epoch (weights, a fresh
+        optimizer state, an EMA average restarted from them); the error to raise."""
+        network = self.network
+        weights_finite = self.engine.parameters_finite()
+        for array, kept in zip(network._weights + network._biases, self._epoch_start):
+            np.copyto(array, kept)
+        network.reset_optimizer()
+        restarted = ""
+        if isinstance(network.averaging, EMA):
+            network.reset_average()
+            restarted = ", and the EMA average restarted from the epoch's start weights"
+        engine = network._engine_for(self.engine.batch_size)
+        engine.n_threads = self.engine.n_threads
+        self.engine = engine
+        what = "its loss was {loss}" if weights_finite else (
+            "its loss was {loss} and its steps left NaN or infinite weights")
+        template = (
+            f"Training diverged at epoch {{epoch}}: {what}. The network is back at {{weights}} "
+            "and the epoch does not count; the optimizer state (momentum, Adam's moments, "
+            f"steps_) was reset{restarted}. Lower the learning rate, or scale the inputs (e.g. "
+            "with scikit-learn's StandardScaler), and fit again."
+        )
+        return DivergenceError._from_template(
+            template, record, "the weights it had at the start of that epoch (the last finite ones)")

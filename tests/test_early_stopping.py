@@ -441,3 +441,74 @@ def test_early_stopping_argument_checks():
     stopper = EarlyStopping(Patience(), (X_val, np.zeros(4)), error="error_rate")
     with pytest.raises(ValueError, match="classification"):
         net.fit(X_val, np.zeros(4), epochs=2, callback=stopper)
+
+
+# ---------------------------------------------------------------------- BestWeights
+def _weights(value):
+    return [np.full((2, 3), value)], [np.full(3, -value)]
+
+
+def test_best_weights_keeps_the_lowest_value_and_its_epoch():
+    best = fastreg.BestWeights("min")
+    assert best.coefs_ is None and best.best_epoch_ == 0 and best.best_value_ == math.inf
+    values = [5.0, 3.0, 4.0, 3.0, math.nan, 2.5, math.inf]
+    copied = [best.update(v, *_weights(t), epoch=t) for t, v in enumerate(values, start=1)]
+    # 5 (first), 3 (lower); 4 no; 3 again: a tie keeps the earlier epoch; NaN never;
+    # 2.5 lower; inf no.
+    assert copied == [True, True, False, False, False, True, False]
+    assert (best.best_value_, best.best_epoch_) == (2.5, 6)
+    np.testing.assert_array_equal(best.coefs_[0], np.full((2, 3), 6.0))
+    np.testing.assert_array_equal(best.intercepts_[0], np.full(3, -6.0))
+
+
+def test_best_weights_max_mode_and_keep():
+    best = fastreg.BestWeights("max")
+    assert best.best_value_ == -math.inf
+    best.update(math.nan, *_weights(1), epoch=1)
+    assert best.coefs_ is None  # NaN is never a best, not even the first value
+    # keep: a starting point later values must beat, whatever its value.
+    best.keep(0.5, *_weights(0), epoch=0)
+    updates = [best.update(v, *_weights(t), epoch=t) for t, v in [(1, 0.5), (2, 0.4), (3, 0.7)]]
+    assert updates == [False, False, True]
+    assert (best.best_value_, best.best_epoch_) == (0.7, 3)
+    np.testing.assert_array_equal(best.coefs_[0], np.full((2, 3), 3.0))
+    assert best.reset().coefs_ is None and best.best_epoch_ == 0
+    with pytest.raises(ValueError, match="mode"):
+        fastreg.BestWeights("lowest")
+
+
+def test_best_weights_copies_and_restores(dtype):
+    net = make_network(dtype).initialize(10)
+    best = fastreg.BestWeights()
+    best.update(1.0, net.coefs_, net.intercepts_, epoch=1)
+    kept = [p.copy() for p in net.coefs_ + net.intercepts_]
+    buffers = best.coefs_ + best.intercepts_
+    # A copy, not a view: training moves the network, not the kept weights.
+    X, y, _, _ = noisy_problem()
+    net.fit(X, y, epochs=2, batch_size=10)
+    assert not np.array_equal(net.coefs_[0], kept[0])
+    for k, b in zip(kept, best.coefs_ + best.intercepts_):
+        np.testing.assert_array_equal(b, k)
+    # A better value is copied into the same buffers (no new allocation).
+    best.update(0.5, net.coefs_, net.intercepts_, epoch=3)
+    assert all(a is b for a, b in zip(buffers, best.coefs_ + best.intercepts_))
+    trained = [p.copy() for p in net.coefs_ + net.intercepts_]
+    net.fit(X, y, epochs=1, batch_size=10)
+    assert best.restore(net) is net
+    for t, p in zip(trained, net.coefs_ + net.intercepts_):
+        assert p.dtype == np.dtype(dtype)
+        np.testing.assert_array_equal(p, t)
+    with pytest.raises(RuntimeError, match="best weights"):
+        fastreg.BestWeights().restore(net)
+
+
+def test_early_stopping_keeps_its_best_weights_in_a_best_weights():
+    X, y, X_val, y_val = noisy_problem()
+    stopper = EarlyStopping(Patience(5), validation_data=(X_val, y_val))
+    net = make_network("float64")
+    net.fit(X, y, epochs=300, batch_size=10, callback=stopper)
+    best = stopper.best_weights_
+    assert isinstance(best, fastreg.BestWeights) and best.mode == "min"
+    assert (stopper.best_epoch_, stopper.best_val_error_) == (best.best_epoch_, best.best_value_)
+    assert stopper.best_coefs_ is best.coefs_ and stopper.best_intercepts_ is best.intercepts_
+    assert "BestWeights" in fastreg.__all__

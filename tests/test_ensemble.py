@@ -160,6 +160,35 @@ def test_bagging_members_validate_on_exactly_their_out_of_bag_rows():
     assert not np.array_equal(ensemble.estimators_samples_[0], ensemble.estimators_samples_[1])
 
 
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+def test_bagging_members_with_a_criterion_keep_their_lowest_out_of_bag_loss(dtype):
+    """A member with a stopping criterion early-stops on its out-of-bag rows and keeps the
+    weights of its lowest validation log-loss there (recomputed), not those of its best
+    accuracy, which at least one member reaches later."""
+    from fastreg import UpStrips
+
+    X, y = classification_data(n_samples=160)
+    X = X.astype(dtype)
+    member = small_classifier(hidden_layer_sizes=(32,), max_iter=300, learning_rate_init=0.05,
+                              stopping_criterion=UpStrips(strips=2, strip=2))
+    ensemble = EnsembleClassifier(member, n_estimators=4, strategy="bagging",
+                                  random_state=0).fit(X, y)
+    accuracy_later = 0
+    for fitted, sample in zip(ensemble.estimators_, ensemble.estimators_samples_):
+        out_of_bag = np.setdiff1d(np.arange(X.shape[0]), sample)
+        assert set(y[out_of_bag]) <= set(fitted.classes_)  # all of them are its validation rows
+        losses = np.array(fitted.validation_loss_curve_)
+        scores = np.array(fitted.validation_scores_)
+        assert fitted.n_iter_ < 300 and fitted.stopping_reason_
+        accuracy_later += int(np.argmax(scores)) > int(np.argmin(losses))
+        proba = fitted.predict_proba(X[out_of_bag]).astype(np.float64)
+        columns = np.searchsorted(fitted.classes_, y[out_of_bag])
+        log_loss = -np.mean(np.log(proba[np.arange(len(out_of_bag)), columns]))
+        rel = 1e-12 if dtype == "float64" else 1e-6
+        assert log_loss == pytest.approx(losses.min(), rel=rel)
+    assert accuracy_later >= 1
+
+
 def test_oob_score_combines_only_members_that_did_not_see_the_sample():
     X, y = classification_data(n_samples=120)
     ensemble = EnsembleClassifier(small_classifier(), n_estimators=5, strategy="bagging",

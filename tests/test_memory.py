@@ -14,6 +14,8 @@ import fastreg
 
 N_SAMPLES, N_FEATURES = 40_000, 100  # X: 16 MB in float32, 32 MB in float64
 WORKSPACE = 2 * 2**20  # weights, optimizer state, batch buffers, Python objects
+# (and one copy of the weights, kept at each epoch's start to undo a diverging epoch:
+# 26 KB in float32 for the model below; measured peaks: 0.58 and 0.82 MiB)
 
 
 def _peak_allocation(function):

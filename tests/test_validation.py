@@ -340,13 +340,18 @@ def test_divergence_is_reported():
 
 @pytest.mark.parametrize("dtype,rate", [("float32", 1e37), ("float64", 1e306)])
 def test_divergence_in_the_last_update_is_reported(dtype, rate):
-    """One full-batch step: its loss is finite, the weights it leaves are not."""
+    """One full-batch step: its loss is finite, the weights it leaves are not; they are
+    put back to those before the step."""
     net = Network([Dense(3)], loss="squared_error", optimizer=SGD(rate), dtype=dtype,
-                  random_state=0)
-    with pytest.raises(FloatingPointError, match="epoch 1"):
+                  random_state=0).initialize(3)
+    before = [p.copy() for p in net.coefs_ + net.intercepts_]
+    message = "epoch 1: its loss was .* NaN or infinite weights"
+    with pytest.raises(fastreg.DivergenceError, match=message) as caught:
         net.fit(X * 100, np.ones((10, 3)) * 100, epochs=1, batch_size=10)
-    assert np.isfinite(net.history_["loss"][0])
-    assert not np.all(np.isfinite(net.coefs_[0]))
+    assert np.isfinite(caught.value.loss) and caught.value.epoch == 1
+    assert net.history_["loss"] == [] and net.epochs_ == 0
+    for kept, now in zip(before, net.coefs_ + net.intercepts_):
+        np.testing.assert_array_equal(now, kept)
 
 
 # ------------------------------------------------------------------- accepted conversions
