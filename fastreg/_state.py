@@ -10,6 +10,8 @@ import numbers
 
 import numpy as np
 
+from fastreg._validation import all_finite
+
 #: Largest count a file may give (epochs, steps, seeds): an int64, as the engine counts.
 MAX_COUNT = 2**63 - 1
 
@@ -92,7 +94,7 @@ def array(value, what, *, shape=None, dtype=None, kinds=None, finite=False):
         raise InvalidState(f"{what} has dtype {value.dtype}; expected {np.dtype(dtype).name}.")
     if kinds is not None and value.dtype.kind not in kinds:
         raise InvalidState(f"{what} has dtype {value.dtype}, which is not allowed here.")
-    if finite and value.size and not np.isfinite(value).all():
+    if finite and not all_finite(value):
         raise InvalidState(f"{what} contains NaN or infinity.")
     return value
 

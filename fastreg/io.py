@@ -331,7 +331,7 @@ class _Reader:
     def __init__(self, archive):
         self.archive = archive
 
-    def model(self, entry, where):
+    def model(self, entry, where, depth=0):
         entry = _state.keys(entry, ("class", "params", "state"), f"{where}: model entry")
         name = entry["class"]
         if not isinstance(name, str) or name not in MODELS:
@@ -343,8 +343,8 @@ class _Reader:
                 raise
             raise ImportError(f"the file holds a {name}, which needs scikit-learn: "
                               "pip install \"fastreg[sklearn]\"") from error
-        params = self.value(entry["params"], f"{where}.params", 1, raw_dict=True)
-        state = self.value(entry["state"], f"{where}.state", 1, raw_dict=True)
+        params = self.value(entry["params"], f"{where}.params", depth + 1, raw_dict=True)
+        state = self.value(entry["state"], f"{where}.state", depth + 1, raw_dict=True)
         if not isinstance(params, dict) or not (state is None or isinstance(state, dict)):
             raise InvalidState(f"{where}: params and state must be mappings.")
         try:
@@ -356,7 +356,7 @@ class _Reader:
 
     def value(self, value, where, depth=0, raw_dict=False):
         if depth > MAX_DEPTH:
-            raise InvalidState(f"{where} is nested too deeply.")
+            raise InvalidState(f"values nested more than {MAX_DEPTH} deep ({where[:60]}...).")
         if value is None or type(value) in (bool, int, float, str):
             return value
         if isinstance(value, list):
@@ -394,7 +394,7 @@ class _Reader:
             except (ValueError, TypeError) as error:
                 raise InvalidState(f"{where}: {error}") from None
         if tag == "model" and isinstance(content, dict):
-            return self.model(content, where)
+            return self.model(content, where, depth + 1)
         raise InvalidState(f"{where}: unknown or malformed entry {_short_repr(tag)}.")
 
     @staticmethod

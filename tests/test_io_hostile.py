@@ -14,7 +14,7 @@ file, the exception and the peak of memory NumPy and Python allocated while load
 * inconsistent content: 5 classes for 3 outputs, counters out of range (``steps=10**300``),
   one class for 3 outputs, a weight array of the wrong dtype, NaN weights, missing, extra
   and shared arrays, unknown classes, invalid parameters and settings, a bad generator
-  state, JSON nested too deeply, a 5000-digit integer;
+  state, JSON nested too deeply, models nested 200 deep, a 5000-digit integer;
 * files that are not model files: a .npy, a text file, a truncated file, random bytes, an
   empty file, a pickle, an .npz without metadata, a file of an older format version, a
   member holding pickled objects, a metadata member that is not a .npy array.
@@ -198,6 +198,12 @@ def build_hostile_files(directory):
     case("n_iter_1e300", "n_iter_ = 1000000", lambda m, a: clf(m).update(n_iter_=10**300), good_clf)
     case("invalid_parameter", "'alpha' parameter", lambda m, a: m["model"]["params"].update(alpha=-1.0), good_clf)
     case("n_outputs_mismatch", "do not match the network", lambda m, a: clf(m).update(n_outputs_=4), good_clf)
+
+    nested = {"class": "MLPClassifier", "params": {}, "state": None}
+    for _ in range(200):
+        nested = {"class": "EnsembleClassifier", "params": {"estimator": {"model": nested}}, "state": None}
+    write_file(directory / "nested_models.fastreg", {"format": "fastreg", "format_version": 2, "model": nested}, {})
+    cases["nested_models"] = (directory / "nested_models.fastreg", "values nested more than 64 deep")
 
     # Sizes claimed by the archive itself.
     meta, arrays = read_file(good_net)
