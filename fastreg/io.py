@@ -34,6 +34,7 @@ import json
 import os
 import re
 import struct
+import tokenize
 import zipfile
 
 import numpy as np
@@ -82,6 +83,10 @@ ARRAY_KINDS = "biufU"
 MAX_DEPTH = 64
 
 _MEMBER_NAME = re.compile(r"[A-Za-z0-9_.\-]{1,200}\.npy")
+
+#: What reading a damaged zip member or .npy header may raise (zipfile, numpy's header parser).
+_CORRUPT = (zipfile.BadZipFile, zipfile.LargeZipFile, OSError, EOFError, ValueError, TypeError, SyntaxError,
+            OverflowError, NotImplementedError, struct.error, tokenize.TokenError)
 
 
 class _NotModelFile(ValueError):
@@ -238,8 +243,7 @@ class _Archive:
         try:
             self.zip = zipfile.ZipFile(file)
             infos = self.zip.infolist()
-        except (zipfile.BadZipFile, zipfile.LargeZipFile, OSError, EOFError, ValueError,
-                struct.error, NotImplementedError) as error:
+        except _CORRUPT as error:
             raise _NotModelFile(f"it is truncated or not a zip archive ({error})") from None
         if METADATA + ".npy" not in [info.filename for info in infos]:
             raise _NotModelFile(f"it is a zip archive without fastreg's metadata ({METADATA}.npy)")
@@ -268,8 +272,8 @@ class _Archive:
 
     def _header(self, name, info):
         """(info, shape, fortran_order, dtype, data offset), the data's size checked."""
-        with self.zip.open(info) as member:
-            try:
+        try:
+            with self.zip.open(info) as member:
                 version = np.lib.format.read_magic(member)
                 if version == (1, 0):
                     shape, fortran, dtype = np.lib.format.read_array_header_1_0(member)
@@ -277,9 +281,9 @@ class _Archive:
                     shape, fortran, dtype = np.lib.format.read_array_header_2_0(member)
                 else:
                     raise ValueError(f".npy format version {version} is not read here")
-            except (ValueError, TypeError, SyntaxError, OverflowError, EOFError) as error:
-                raise InvalidState(f"member {name} is not a valid .npy array: {error}") from None
-            offset = member.tell()
+                offset = member.tell()
+        except _CORRUPT as error:
+            raise InvalidState(f"member {name} is not a valid .npy array: {error}") from None
         if (dtype.hasobject or dtype.names is not None or dtype.subdtype is not None
                 or dtype.kind not in ARRAY_KINDS):
             raise InvalidState(f"member {name} has dtype {dtype}: a model file holds numbers and text only.")
@@ -300,17 +304,22 @@ class _Archive:
                                "(or which another entry took already).")
         info, shape, fortran, dtype, offset = entry
         array = np.empty(shape[::-1] if fortran else shape, dtype=dtype)
-        with self.zip.open(info) as member:
-            member.read(offset)
-            buffer = memoryview(array.reshape(-1).view(np.uint8))
-            filled = 0
-            while filled < len(buffer):
-                count = member.readinto(buffer[filled:])
-                if not count:
-                    raise InvalidState(f"array {name} is truncated.")
-                filled += count
-            if member.read(1):  # also makes zipfile compare the member's checksum
-                raise InvalidState(f"array {name} is longer than its header says.")
+        try:
+            with self.zip.open(info) as member:
+                member.read(offset)
+                buffer = memoryview(array.reshape(-1).view(np.uint8))
+                filled = 0
+                while filled < len(buffer):
+                    count = member.readinto(buffer[filled:])
+                    if not count:
+                        raise InvalidState(f"array {name} is truncated.")
+                    filled += count
+                if member.read(1):  # also makes zipfile compare the member's checksum
+                    raise InvalidState(f"array {name} is longer than its header says.")
+        except InvalidState:
+            raise
+        except _CORRUPT as error:
+            raise InvalidState(f"array {name} cannot be read: {error}") from None
         return array.T if fortran else array
 
     def unread(self):
