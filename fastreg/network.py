@@ -1,6 +1,4 @@
 """The core model: a stack of dense layers trained by the Cython engine."""
-import copy
-import inspect
 import math
 import numbers
 import threading
@@ -28,22 +26,6 @@ from fastreg.optimizers import SGD, AdamW, Optimizer
 from fastreg.regularizers import combine
 
 DROPOUT_MODES = ("inverted", "vanilla")
-
-
-def _saved_settings():
-    """The constructor arguments a model file stores: all but ``random_state``."""
-    return [name for name in inspect.signature(Network).parameters if name != "random_state"]
-
-
-def _copied(value):
-    """A copy of arrays, generators and the lists, tuples and dicts holding them."""
-    if isinstance(value, (list, tuple)):
-        return type(value)(_copied(item) for item in value)
-    if isinstance(value, dict):
-        return {key: _copied(item) for key, item in value.items()}
-    if isinstance(value, (np.ndarray, np.random.Generator)):
-        return copy.deepcopy(value)
-    return value
 
 
 class NotFittedError(ValueError, AttributeError):
@@ -773,10 +755,19 @@ class Network:
         ``random_state`` (whose effect is the state of the random streams), and what
         training made of the network, copied while no other thread trains it (a
         RuntimeError if one does). :meth:`_load_state` takes them back."""
+        import copy
+
         with self._exclusive():
             params, state = self._current_state()
-        live = {"weights", "biases", "optimizer_state", "averages", "history", "rng", "augment_rng"}
-        return params, {key: _copied(value) if key in live else value for key, value in state.items()}
+            live = {"weights", "biases", "optimizer_state", "averages", "history", "rng", "augment_rng"}
+            return params, {key: copy.deepcopy(value) if key in live else value for key, value in state.items()}
+
+    @staticmethod
+    def _saved_settings():
+        """The constructor arguments a model file stores: all but ``random_state``."""
+        import inspect
+
+        return [name for name in inspect.signature(Network).parameters if name != "random_state"]
 
     def _current_state(self):
         self._checked_settings()
@@ -791,7 +782,7 @@ class Network:
                                  ("optimizer state", [a for s in self._optimizer_state for a in s if a is not None])):
                 if not all(all_finite(a) for a in arrays):
                     raise ValueError(f"NaN or infinity in the network's {name}: it cannot be saved.")
-        params = {name: getattr(self, name) for name in _saved_settings()}
+        params = {name: getattr(self, name) for name in self._saved_settings()}
         params["dtype"] = np.dtype(self.dtype).name
         state = {
             "seed": self._seed, "rng": self._rng, "augment_rng": self._augment_rng,
@@ -808,7 +799,7 @@ class Network:
         against the layers, counts against their ranges) and nothing drawn at random."""
         from fastreg import _state as check
 
-        check.keys(params, _saved_settings(), "the network's settings")
+        check.keys(params, cls._saved_settings(), "the network's settings")
         network = cls(**params, random_state=0)
         check.keys(state, ("seed", "rng", "augment_rng", "n_features_in", "epochs", "steps", "history",
                            "weights", "biases", "optimizer_state", "state_kind", "averages",
