@@ -285,7 +285,7 @@ class _Archive:
         except _CORRUPT as error:
             raise InvalidState(f"member {name} is not a valid .npy array: {error}") from None
         if (dtype.hasobject or dtype.names is not None or dtype.subdtype is not None
-                or dtype.kind not in ARRAY_KINDS):
+                or dtype.kind not in ARRAY_KINDS or dtype.itemsize == 0):
             raise InvalidState(f"member {name} has dtype {dtype}: a model file holds numbers and text only.")
         if not all(isinstance(n, int) and n >= 0 for n in shape):
             raise InvalidState(f"member {name} has the invalid shape {shape}.")

@@ -9,8 +9,9 @@ file, the exception and the peak of memory NumPy and Python allocated while load
 
 * sizes claimed against the file's real contents: a zip bomb (a 3.1 MB deflated member
   that inflates to 3.2 GB), a member whose .npy header claims 10**12 float64, members
-  that overlap, JSON that claims 10**8 or 10**12 parameters, an output layer of 2**31
-  units, convolutions whose rows would hold 2**31 values;
+  that overlap, 10**15 strings of no bytes each, JSON that claims 10**8 or 10**12
+  parameters, an output layer of 2**31 units, convolutions whose rows would hold 2**31
+  values;
 * inconsistent content: 5 classes for 3 outputs, counters out of range (``steps=10**300``),
   one class for 3 outputs, a weight array of the wrong dtype, NaN weights, missing, extra
   and shared arrays, unknown classes, invalid parameters and settings, a bad generator
@@ -223,6 +224,9 @@ def build_hostile_files(directory):
     lying = [m if m[0] != bomb_name else stored(bomb_name, claim) for m in members]
     (directory / "header_claims_1e12.fastreg").write_bytes(zip_archive(lying))
     cases["header_claims_1e12"] = (directory / "header_claims_1e12.fastreg", "header describes 8000000000000 bytes")
+    empty_strings = [m if m[0] != bomb_name else stored(bomb_name, npy_header((10**15,), "<U0")) for m in members]
+    (directory / "empty_strings.fastreg").write_bytes(zip_archive(empty_strings))
+    cases["empty_strings_1e15"] = (directory / "empty_strings.fastreg", "has dtype <U0")
     big = stored("big.npy", npy_bytes(np.zeros(2**17)))  # 1 MiB, listed 1000 times more
     overlapping, entries, position = members + [big], [], 0
     for member in overlapping:
