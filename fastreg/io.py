@@ -23,9 +23,11 @@ library. Loading trusts nothing: before any array is read it checks the zip dire
 (unique plain names, no compression, members within the file and not overlapping) and
 every member's ``.npy`` header (a plain numeric or text dtype, a shape whose bytes are
 exactly the member's), so that no claim in a file can make load allocate more than the
-file's own bytes; it then builds only the classes listed here, through their
-constructors, and each class checks shapes, counts and consistency before it uses
-anything. Every problem is a ValueError that names the file.
+file's own bytes (and a small multiple of them for JSON values and at most
+``MAX_STRINGS`` strings an array); it then builds only the classes listed here, through
+their constructors, and each class checks shapes, counts (below 2**63) and consistency
+before it uses anything, a network also the size of its rows (``_state.MAX_ROW_VALUES``),
+which its engine's buffers take. Every problem is a ValueError that names the file.
 """
 import importlib
 import inspect
@@ -78,6 +80,10 @@ BIT_GENERATORS = {cls.__name__: cls for cls in (
 
 #: Array dtypes a file may hold: booleans, integers, floats, unicode text.
 ARRAY_KINDS = "biufU"
+
+#: Most items of an array of strings (class labels, feature names): each becomes a Python
+#: str, some 60 bytes for the 4 of a one-letter item in the file.
+MAX_STRINGS = 2**20
 
 #: Deepest nesting of values (an ensemble of estimators holding networks needs about 12).
 MAX_DEPTH = 64
@@ -322,6 +328,11 @@ class _Archive:
             raise InvalidState(f"array {name} cannot be read: {error}") from None
         return array.T if fortran else array
 
+    def items(self, name):
+        """The number of items the header of array ``name`` announces (0 if there is none)."""
+        entry = self.headers.get(name)
+        return _product(entry[1]) if isinstance(entry, tuple) else 0
+
     def unread(self):
         return sorted(self.headers)
 
@@ -382,6 +393,8 @@ class _Reader:
         if tag == "dict" and isinstance(content, dict):
             return {key: self.value(item, f"{where}.{key}", depth + 1) for key, item in content.items()}
         if tag in ("array", "strings") and isinstance(content, str):
+            if tag == "strings" and self.archive.items(content) > MAX_STRINGS:
+                raise InvalidState(f"{where}: more than {MAX_STRINGS} strings.")
             array = self.archive.read(content, where)
             if tag == "strings":
                 if array.dtype.kind != "U":

@@ -11,7 +11,7 @@ file, the exception and the peak of memory NumPy and Python allocated while load
   that inflates to 3.2 GB), a member whose .npy header claims 10**12 float64, members
   that overlap, 10**15 strings of no bytes each, JSON that claims 10**8 or 10**12
   parameters, an output layer of 2**31 units, convolutions whose rows would hold 2**31
-  values;
+  values, 2**20 + 1 class labels of one letter (each a Python str once loaded);
 * inconsistent content: 5 classes for 3 outputs, counters out of range (``steps=10**300``),
   one class for 3 outputs, a weight array of the wrong dtype, NaN weights, missing, extra
   and shared arrays, unknown classes, invalid parameters and settings, a bad generator
@@ -198,6 +198,12 @@ def build_hostile_files(directory):
     case("one_class_for_3_outputs", "1 classes of label type binary do not fit",
          lambda m, a: a.update({"MLPClassifier._label_binarizer.classes_": np.array(["only"])}) or
          clf(m)["_label_binarizer"]["dict"].update(y_type_="binary"), good_clf)
+
+    def many_strings(m, a):
+        a["MLPClassifier._label_binarizer.classes_"] = np.array(["a"] * (2**20 + 1))
+        clf(m)["_label_binarizer"]["dict"]["classes_"] = {"strings": "MLPClassifier._label_binarizer.classes_"}
+
+    case("strings_2_20", "more than 1048576 strings", many_strings, good_clf)
     case("n_iter_1e300", "n_iter_ = 1000000", lambda m, a: clf(m).update(n_iter_=10**300), good_clf)
     case("invalid_parameter", "'alpha' parameter", lambda m, a: m["model"]["params"].update(alpha=-1.0), good_clf)
     case("n_outputs_mismatch", "do not match the network", lambda m, a: clf(m).update(n_outputs_=4), good_clf)
