@@ -78,6 +78,21 @@ BIT_GENERATORS = {cls.__name__: cls for cls in (
     np.random.PCG64, np.random.PCG64DXSM, np.random.MT19937, np.random.Philox, np.random.SFC64,
 )}
 
+#: Each bit generator's state, checked entry by entry before NumPy takes it (NumPy does not
+#: check all of it: an MT19937 position past its key reads outside it): an int n is an
+#: integer in [0, n), a pair an array of that length and dtype, a type a value of it.
+_PCG_STATE = {"state": {"state": 2**128, "inc": 2**128}, "has_uint32": 2, "uinteger": 2**32}
+GENERATOR_STATES = {
+    "PCG64": _PCG_STATE,
+    "PCG64DXSM": _PCG_STATE,
+    "MT19937": {"state": {"key": (624, np.uint32), "pos": 625}},
+    "Philox": {"state": {"counter": (4, np.uint64), "key": (2, np.uint64)}, "buffer": (4, np.uint64),
+               "buffer_pos": 5, "has_uint32": 2, "uinteger": 2**32},
+    "SFC64": {"state": {"state": (4, np.uint64)}, "has_uint32": 2, "uinteger": 2**32},
+}
+#: What a RandomState adds to its bit generator's state.
+RANDOM_STATE_EXTRA = {"has_gauss": 2, "gauss": float}
+
 #: Array dtypes a file may hold: booleans, integers, floats, unicode text.
 ARRAY_KINDS = "biufU"
 
@@ -424,6 +439,8 @@ class _Reader:
         name = state.get("bit_generator") if isinstance(state, dict) else None
         if name not in BIT_GENERATORS:
             raise InvalidState(f"{where}: unknown bit generator {_short_repr(name)}.")
+        schema = {"bit_generator": str, **GENERATOR_STATES[name]}
+        _check_schema(state, schema if tag == "generator" else {**schema, **RANDOM_STATE_EXTRA}, f"{where}")
         try:
             if tag == "generator":
                 bit_generator = BIT_GENERATORS[name]()
@@ -434,6 +451,20 @@ class _Reader:
             return random_state
         except (ValueError, TypeError, KeyError, OverflowError) as error:
             raise InvalidState(f"{where}: invalid generator state ({type(error).__name__}: {error}).") from None
+
+
+def _check_schema(value, schema, where):
+    """``value`` as ``schema`` describes it (see GENERATOR_STATES)."""
+    if isinstance(schema, dict):
+        _state.keys(value, schema, where)
+        for key, entry in schema.items():
+            _check_schema(value[key], entry, f"{where}.{key}")
+    elif isinstance(schema, tuple):
+        _state.array(value, where, shape=(schema[0],), dtype=schema[1])
+    elif isinstance(schema, int):
+        _state.integer(value, where, 0, schema - 1)
+    else:
+        _state.instance(value, schema, where)
 
 
 # ---------------------------------------------------------------------- loading

@@ -14,8 +14,9 @@ file, the exception and the peak of memory NumPy and Python allocated while load
   values, 2**20 + 1 class labels of one letter (each a Python str once loaded);
 * inconsistent content: 5 classes for 3 outputs, counters out of range (``steps=10**300``),
   one class for 3 outputs, a weight array of the wrong dtype, NaN weights, missing, extra
-  and shared arrays, unknown classes, invalid parameters and settings, a bad generator
-  state, JSON nested too deeply, models nested 200 deep, a 5000-digit integer;
+  and shared arrays, unknown classes, invalid parameters and settings, bad generator
+  states (an MT19937 position past its key, which NumPy accepts and then reads outside),
+  JSON nested too deeply, models nested 200 deep, a 5000-digit integer;
 * files that are not model files: a .npy, a text file, a truncated file, random bytes, an
   empty file, a pickle, an .npz without metadata, a file of an older format version, a
   member holding pickled objects, a metadata member that is not a .npy array;
@@ -140,6 +141,10 @@ def build_hostile_files(directory):
     conv_file = directory / "conv_rows.fastreg"
     conv.save(conv_file)
 
+    mersenne = fastreg.Network([fastreg.Dense(3)], random_state=np.random.Generator(np.random.MT19937(0)))
+    mersenne_file = directory / "mersenne.fastreg"
+    mersenne.save(mersenne_file)
+
     cases = {"conv_rows": (conv_file, "values per row")}
 
     def case(name, message, edit, source=good_net):
@@ -175,8 +180,11 @@ def build_hostile_files(directory):
     case("unknown_parameter", "unknown ['evil']", lambda m, a: network(m)["params"].update(evil=1))
     case("layers_not_a_list", "layers must be Dense or Conv1D objects",
          lambda m, a: network(m)["params"].update(layers="relu"))
-    case("rng_state", "invalid generator state",
+    case("rng_state", "rng.state.state = -5 is out of range",
          lambda m, a: network(m)["state"]["rng"]["generator"]["dict"]["state"]["dict"].update(state=-5))
+    case("mt19937_position", "rng.state.pos = 1000000 is out of range",  # NumPy would read past the key
+         lambda m, a: network(m)["state"]["rng"]["generator"]["dict"]["state"]["dict"].update(pos=10**6),
+         mersenne_file)
     case("version_1", "format version 1 is not supported", lambda m, a: m.update(format_version=1))
 
     def text_case(name, message, old, new):
