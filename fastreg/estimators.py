@@ -635,9 +635,11 @@ class _BaseMLP(BaseEstimator):
                 or outputs[state["out_activation_"]] != network.loss):
             raise check.InvalidState("n_features_in_, n_outputs_, n_layers_ and out_activation_ do not match "
                                      "the network.")
-        for name in ("loss_", "best_loss_", "best_validation_score_", "_learning_rate_now", "_lowest_validation_loss"):
+        for name in ("loss_", "best_loss_", "best_validation_score_", "_lowest_validation_loss"):
             if name in state:
                 check.real(state[name], name, none=True)
+        if "_learning_rate_now" in state and not 0 < check.real(state["_learning_rate_now"], "rate") < math.inf:
+            raise check.InvalidState("_learning_rate_now must be a positive finite rate.")
         for name in ("loss_curve_", "validation_scores_", "validation_loss_curve_"):
             if name in state:
                 check.reals(state[name], name, none=name != "loss_curve_")

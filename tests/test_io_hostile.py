@@ -213,6 +213,8 @@ def build_hostile_files(directory):
 
     case("strings_2_20", "more than 1048576 strings", many_strings, good_clf)
     case("n_iter_1e300", "n_iter_ = 1000000", lambda m, a: clf(m).update(n_iter_=10**300), good_clf)
+    case("learning_rate_nan", "_learning_rate_now must be a positive finite rate",
+         lambda m, a: clf(m).update(_learning_rate_now=float("nan")), good_clf)
     case("invalid_parameter", "'alpha' parameter", lambda m, a: m["model"]["params"].update(alpha=-1.0), good_clf)
     case("n_outputs_mismatch", "do not match the network", lambda m, a: clf(m).update(n_outputs_=4), good_clf)
 
