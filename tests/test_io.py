@@ -272,10 +272,13 @@ def _more_training(model, X, y):
         steps.append(lambda: model.network_.fit(X, np.searchsorted(model.classes_, y), epochs=2, batch_size=8))
         steps.append(lambda: model.fit(X, y))
     elif isinstance(model, (MLPClassifier, MLPRegressor)):
+        warm_start = model.warm_start
+        steps.append(lambda: model.set_params(warm_start=True).fit(X, y))  # on from the state loaded
         steps.append(lambda: model.partial_fit(X, y))
-        steps.append(lambda: model.fit(X, y))
-        steps.append(lambda: model.set_params(warm_start=True).fit(X, y))
-    else:
+        steps.append(lambda: model.set_params(warm_start=warm_start).fit(X, y))
+    else:  # the ensembles: their members train on, then the ensemble fits anew
+        for member in model.estimators_:
+            steps.append(lambda member=member: member.partial_fit(X, y))
         steps.append(lambda: model.fit(X, y))
     outcomes = []
     for step in steps:
