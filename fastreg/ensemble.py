@@ -317,6 +317,96 @@ class _BaseEnsemble(MetaEstimatorMixin, BaseEstimator):
             mask[sample] = False
         return masks
 
+    # ------------------------------------------------------------------ saving
+    def save(self, path):
+        """Write the ensemble to ``path`` in fastreg's own file format, without pickle.
+
+        Read it back with :func:`fastreg.load`: the same members, predictions and fitted
+        attributes. The estimator must be one of fastreg's, ``cv`` an int (or None).
+
+        Parameters
+        ----------
+        path : str or path-like
+            Destination file; it is written as given (no extension is added).
+        """
+        from fastreg.io import save
+
+        save(self, path)
+
+    def _save_state(self):
+        """``(params, state)`` for :mod:`fastreg.io`: the parameters and, once fitted,
+        every attribute fit set (the members among them); :meth:`_load_state` takes them
+        back."""
+        params = self.get_params(deep=False)
+        if "estimators_" not in self.__dict__:
+            return params, None
+        return params, {name: value for name, value in vars(self).items() if name not in params}
+
+    @classmethod
+    def _load_state(cls, params, state):
+        """The ensemble :meth:`_save_state` described, its members checked against it."""
+        from fastreg import _state as check
+
+        name = cls.__name__
+        check.keys(params, cls().get_params(deep=False), f"the parameters of {name}")
+        ensemble = cls(**params)
+        ensemble._validate_params()
+        if state is None:
+            return ensemble
+        classifier = is_classifier(ensemble)
+        required = {"estimator_", "estimators_", "seeds_", "n_features_in_"}
+        required |= {"classes_", "n_classes_"} if classifier else set()
+        optional = {"feature_names_in_", "estimators_samples_", "oob_score_", "oob_prediction_",
+                    "oob_decision_function_", "cv_scores_", "selected_folds_", "learning_rates_",
+                    "snapshot_epochs_"}
+        check.keys(state, required | (optional & set(state)), f"the fitted attributes of {name}")
+        from fastreg.estimators import MLPClassifier, MLPRegressor
+        from fastreg.signal import Conv1DClassifier
+
+        kinds = (MLPClassifier, Conv1DClassifier) if classifier else (MLPRegressor,)
+        n_features = check.integer(state["n_features_in_"], "n_features_in_", 1)
+        members = state["estimators_"]
+        if not isinstance(members, list) or not members:
+            raise check.InvalidState("estimators_ must be a non-empty list.")
+        for i, member in enumerate(members + [state["estimator_"]]):
+            what = "estimator_" if i == len(members) else f"estimators_[{i}]"
+            if not isinstance(member, kinds):
+                raise check.InvalidState(f"{what} is not a fastreg {'classifier' if classifier else 'regressor'}.")
+            if i < len(members) and getattr(member, "n_features_in_", None) != n_features:
+                raise check.InvalidState(f"{what} is not fitted to {n_features} features.")
+        if classifier:
+            classes = check.array(state["classes_"], "classes_", kinds="biufUO")
+            if (classes.ndim != 1 or len(classes) < 2 or not np.array_equal(np.unique(classes), classes)
+                    or check.integer(state["n_classes_"], "n_classes_") != len(classes)):
+                raise check.InvalidState("classes_ must be at least 2 distinct labels in increasing order, "
+                                         "n_classes_ their number.")
+            for i, member in enumerate(members):
+                member_classes = np.asarray(member.classes_)
+                if member_classes.ndim != 1 or not np.isin(member_classes, classes).all():
+                    raise check.InvalidState(f"estimators_[{i}] has classes that are not the ensemble's.")
+        elif len({getattr(member, "n_outputs_", None) for member in members}) != 1:
+            raise check.InvalidState("the members do not have the same number of outputs.")
+        integers, reals = "biu", "biuf"
+        for key, kinds in (("seeds_", integers), ("selected_folds_", integers), ("snapshot_epochs_", integers),
+                           ("cv_scores_", reals), ("learning_rates_", reals), ("oob_prediction_", reals),
+                           ("oob_decision_function_", reals)):
+            if key in state:
+                check.array(state[key], key, kinds=kinds)
+        if "oob_score_" in state:
+            check.real(state["oob_score_"], "oob_score_")
+        if "estimators_samples_" in state:
+            samples = state["estimators_samples_"]
+            if not isinstance(samples, list) or len(samples) != len(members):
+                raise check.InvalidState("estimators_samples_ must hold one sample per member.")
+            for i, sample in enumerate(samples):
+                check.array(sample, f"estimators_samples_[{i}]", kinds="iu")
+                if sample.ndim != 1 or (sample.size and sample.min() < 0):
+                    raise check.InvalidState(f"estimators_samples_[{i}] must be row indices.")
+        if "feature_names_in_" in state:
+            check.array(state["feature_names_in_"], "feature_names_in_", shape=(n_features,), dtype=object)
+        ensemble.__dict__.update(state)
+        return ensemble
+
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()
         base = self.estimator if self.estimator is not None else self._default_estimator()

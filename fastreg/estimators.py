@@ -676,6 +676,110 @@ class _BaseMLP(BaseEstimator):
         """
         save(self, path)
 
+    def _save_state(self):
+        """``(params, state)`` for :mod:`fastreg.io`: the parameters and, once fitted,
+        every attribute fitting set (the network, with its optimizer state, among them);
+        :meth:`_load_state` takes them back. An estimator whose first fit failed is
+        saved unfitted."""
+        params = self.get_params(deep=False)
+        if "_network" not in self.__dict__:
+            return params, None
+        self._sync_network_weights()
+        state = {name: value for name, value in vars(self).items() if name not in params
+                 and name not in ("_random_state", "coefs_", "intercepts_", "classes_", "_label_binarizer")}
+        if "_label_binarizer" in self.__dict__:
+            binarizer = self._label_binarizer
+            state["_label_binarizer"] = {"classes_": binarizer.classes_, "y_type_": binarizer.y_type_,
+                                         "sparse_input_": binarizer.sparse_input_}
+        return params, state
+
+    @classmethod
+    def _load_state(cls, params, state):
+        """The estimator :meth:`_save_state` described, its parameters validated as fit
+        validates them and its fitted attributes checked against its network."""
+        from fastreg import _state as check
+
+        check.keys(params, cls().get_params(deep=False), f"the parameters of {cls.__name__}")
+        estimator = cls(**params)
+        estimator._validate_params()
+        if state is None:
+            return estimator
+        classifier = is_classifier(estimator)
+        required = {"n_features_in_", "n_iter_", "t_", "n_layers_", "n_outputs_", "out_activation_",
+                    "_network", "_network_built_from", "_best_coefs", "_best_intercepts"}
+        required |= {"_label_binarizer"} if classifier else set()
+        optional = {"feature_names_in_", "loss_", "best_loss_", "loss_curve_", "validation_scores_",
+                    "validation_loss_curve_", "best_validation_score_", "stopping_reason_",
+                    "_no_improvement_count", "_learning_rate_now", "_lowest_validation_loss"}
+        check.keys(state, required | (optional & set(state)), f"the fitted attributes of {cls.__name__}")
+        network = check.instance(state["_network"], Network, "_network")
+        if network.coefs_ is None or not all(isinstance(layer, Dense) for layer in network.layers):
+            raise check.InvalidState("_network must be a network of Dense layers with weights.")
+        for name in ("n_iter_", "t_", "_no_improvement_count"):
+            if name in state:
+                check.integer(state[name], name)
+        outputs = {"softmax": "softmax_cross_entropy", "logistic": "logistic_cross_entropy"} if classifier else {
+            "identity": "squared_error", "exp": "poisson"}
+        check.text(state["out_activation_"], "out_activation_", outputs)
+        if (check.integer(state["n_features_in_"], "n_features_in_", 1) != network.n_features_in_
+                or check.integer(state["n_outputs_"], "n_outputs_", 1) != network.n_outputs
+                or check.integer(state["n_layers_"], "n_layers_", 2) != len(network.layers) + 1
+                or outputs[state["out_activation_"]] != network.loss):
+            raise check.InvalidState("n_features_in_, n_outputs_, n_layers_ and out_activation_ do not match "
+                                     "the network.")
+        for name in ("loss_", "best_loss_", "best_validation_score_", "_lowest_validation_loss"):
+            if name in state:
+                check.real(state[name], name, none=True)
+        if "_learning_rate_now" in state and not 0 < check.real(state["_learning_rate_now"], "rate") < math.inf:
+            raise check.InvalidState("_learning_rate_now must be a positive finite rate.")
+        for name in ("loss_curve_", "validation_scores_", "validation_loss_curve_"):
+            if name in state:
+                check.reals(state[name], name, none=name != "loss_curve_")
+        check.text(state.get("stopping_reason_"), "stopping_reason_", none=True)
+        check.instance(state["_network_built_from"], tuple, "_network_built_from")
+        shapes = [w.shape for w in network.coefs_]
+        state["_best_coefs"] = check.arrays(state["_best_coefs"], "_best_coefs", shapes, network.dtype)
+        state["_best_intercepts"] = check.arrays(state["_best_intercepts"], "_best_intercepts",
+                                                 [(s[1],) for s in shapes], network.dtype)
+        if "feature_names_in_" in state:
+            names = check.array(state["feature_names_in_"], "feature_names_in_", shape=(network.n_features_in_,),
+                                dtype=object)
+            check.instance(names[0] if len(names) else "", str, "feature_names_in_")
+        if classifier:
+            state["_label_binarizer"] = cls._checked_binarizer(state["_label_binarizer"], state)
+            estimator.classes_ = state["_label_binarizer"].classes_
+        estimator.__dict__.update(state)
+        estimator.coefs_, estimator.intercepts_ = network.coefs_, network.intercepts_
+        return estimator
+
+    @staticmethod
+    def _checked_binarizer(entry, state):
+        """The classifier's LabelBinarizer from its stored classes and label type, checked
+        against the outputs: each class needs its output (one for two classes)."""
+        from fastreg import _state as check
+
+        check.keys(entry, ("classes_", "y_type_", "sparse_input_"), "_label_binarizer")
+        classes = check.array(entry["classes_"], "classes_", kinds="biufUO")
+        kind = check.text(entry["y_type_"], "label type", ("binary", "multiclass", "multilabel-indicator"))
+        n_outputs = state["n_outputs_"]
+        if classes.ndim != 1 or not np.array_equal(np.unique(classes), classes):
+            raise check.InvalidState("classes_ must be a vector of distinct labels in increasing order.")
+        if classes.dtype == object and not all(isinstance(label, str) for label in classes):
+            raise check.InvalidState("classes_ must be numbers or strings.")
+        consistent = {
+            "binary": n_outputs == 1 and 1 <= len(classes) <= 2 and state["out_activation_"] == "logistic",
+            "multiclass": n_outputs == len(classes) >= 2 and state["out_activation_"] == "softmax",
+            "multilabel-indicator": (n_outputs == len(classes) and np.array_equal(classes, np.arange(n_outputs))
+                                     and state["out_activation_"] == "logistic"),
+        }[kind]
+        if not consistent:
+            raise check.InvalidState(f"{len(classes)} classes of label type {kind} do not fit a network of "
+                                     f"{n_outputs} {state['out_activation_']} outputs.")
+        binarizer = LabelBinarizer()
+        binarizer.classes_, binarizer.y_type_ = classes, kind
+        binarizer.sparse_input_ = check.instance(entry["sparse_input_"], bool, "sparse_input_")
+        return binarizer
+
     def __setstate__(self, state):
         super().__setstate__(state)
         network = self.__dict__.get("_network")

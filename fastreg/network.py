@@ -865,6 +865,140 @@ class Network:
         out = np.empty((X.shape[0], self.n_outputs), dtype=self.dtype)
         return engine.predict(X, out)
 
+    # ------------------------------------------------------------------ saving
+    def save(self, path):
+        """Write the network to ``path`` in fastreg's own file format, without pickle.
+
+        Every setting is stored, with the weights, the optimizer's state, the weight
+        average, the counters, the history and the state of the random streams (the seed,
+        the generators of initialization and augmentation): the network that
+        :func:`fastreg.load` reads back predicts the same and trains on to the same bits.
+
+        Parameters
+        ----------
+        path : str or path-like
+            Destination file; it is written as given (no extension is added).
+
+        Raises
+        ------
+        ValueError
+            When a setting cannot be stored, naming it: a learning-rate schedule or an
+            ``augment`` of your own (callables; the built-ins of :mod:`fastreg.augment`
+            are stored), or weights that are not finite. Nothing is written then.
+
+        See Also
+        --------
+        fastreg.load : Read the network back.
+        """
+        from fastreg.io import save
+
+        save(self, path)
+
+    def _save_state(self):
+        """``(params, state)`` for :mod:`fastreg.io`: every constructor argument but
+        ``random_state`` (whose effect is the state of the random streams), and what
+        training made of the network, copied while no other thread trains it (a
+        RuntimeError if one does). :meth:`_load_state` takes them back."""
+        import copy
+
+        with self._exclusive():
+            params, state = self._current_state()
+            live = {"weights", "biases", "optimizer_state", "averages", "history", "rng", "augment_rng"}
+            return params, {key: copy.deepcopy(value) if key in live else value for key, value in state.items()}
+
+    @staticmethod
+    def _saved_settings():
+        """The constructor arguments a model file stores: all but ``random_state``."""
+        import inspect
+
+        return [name for name in inspect.signature(Network).parameters if name != "random_state"]
+
+    def _current_state(self):
+        self._checked_settings()
+        if self._weights is not None:
+            self._adopt_public_arrays()
+            shapes = self._geometry(check_positive_int(self.n_features_in_, "n_features_in_"))[0]
+            if [w.shape for w in self._weights] != shapes or self._weights[0].dtype != self.dtype:
+                raise ValueError("The weights do not match layers, dtype and n_features_in_: call "
+                                 "initialize(n_features) or fit before saving.")
+            averages = [] if self._averages is None else self._averages[0] + self._averages[1]
+            for name, arrays in (("weights", self._weights + self._biases), ("weight average", averages),
+                                 ("optimizer state", [a for s in self._optimizer_state for a in s if a is not None])):
+                if not all(all_finite(a) for a in arrays):
+                    raise ValueError(f"NaN or infinity in the network's {name}: it cannot be saved.")
+        params = {name: getattr(self, name) for name in self._saved_settings()}
+        params["dtype"] = np.dtype(self.dtype).name
+        state = {
+            "seed": self._seed, "rng": self._rng, "augment_rng": self._augment_rng,
+            "n_features_in": self.n_features_in_, "epochs": self.epochs_, "steps": self.steps_,
+            "history": self.history_, "weights": self._weights, "biases": self._biases,
+            "optimizer_state": self._optimizer_state, "state_kind": self._state_kind,
+            "averages": self._averages, "averaged_count": self._averaged_count,
+        }
+        return params, state
+
+    @classmethod
+    def _load_state(cls, params, state):
+        """The network :meth:`_save_state` described, every value checked first (shapes
+        against the layers, counts against their ranges) and nothing drawn at random."""
+        from fastreg import _state as check
+
+        check.keys(params, cls._saved_settings(), "the network's settings")
+        network = cls(**params, random_state=0)
+        check.keys(state, ("seed", "rng", "augment_rng", "n_features_in", "epochs", "steps", "history",
+                           "weights", "biases", "optimizer_state", "state_kind", "averages",
+                           "averaged_count"), "the network's state")
+        network._seed = check.integer(state["seed"], "seed")
+        network._rng = check.instance(state["rng"], np.random.Generator, "rng")
+        network._augment_rng = check.instance(state["augment_rng"], np.random.Generator, "augment_rng")
+        network.epochs_ = check.integer(state["epochs"], "epochs")
+        network.steps_ = check.integer(state["steps"], "steps")
+        network._averaged_count = check.integer(state["averaged_count"], "averaged_count")
+        history = check.keys(state["history"], network.history_, "history")
+        network.history_ = {key: list(check.reals(values, f"history {key}")) for key, values in history.items()}
+        if state["weights"] is None:
+            for name in ("n_features_in", "biases", "optimizer_state", "state_kind", "averages"):
+                if state[name] is not None:
+                    raise check.InvalidState(f"a network without weights has {name}.")
+            return network
+        n_features = check.integer(state["n_features_in"], "n_features_in", 1, check.MAX_ROW_VALUES)
+        shapes, convolutions = network._geometry(n_features)
+        for i, (shape, geometry) in enumerate(zip(shapes, convolutions)):
+            row = shape[1] if geometry is None else geometry[3] * max(shape)
+            if row > check.MAX_ROW_VALUES:
+                raise check.InvalidState(f"layer {i} has {row} values per row, more than {check.MAX_ROW_VALUES}.")
+        dtype = network.dtype
+        network._weights = check.arrays(state["weights"], "weights", shapes, dtype)
+        network._biases = check.arrays(state["biases"], "biases", [(s[1],) for s in shapes], dtype)
+        kind = state["state_kind"]
+        if not (isinstance(kind, tuple) and len(kind) == 2 and kind[0] in ("", "Adam", "AdamW")
+                and kind[1] in (0, 1, 2) and (kind[0] != "") == (kind[1] == 2)):
+            raise check.InvalidState(f"state_kind {kind!r} is not a kind of optimizer state.")
+        stored = state["optimizer_state"]
+        if not isinstance(stored, list) or len(stored) != len(shapes):
+            raise check.InvalidState(f"optimizer_state must hold {len(shapes)} layers.")
+        network._optimizer_state = []
+        for i, (arrays, shape) in enumerate(zip(stored, shapes)):
+            if not isinstance(arrays, tuple) or len(arrays) != 4:
+                raise check.InvalidState(f"optimizer_state[{i}] must be 4 entries.")
+            kept = [k % 2 < kind[1] for k in range(4)]
+            if [a is not None for a in arrays] != kept:
+                raise check.InvalidState(f"optimizer_state[{i}] does not hold the arrays of {kind}.")
+            targets = [shape, shape, (shape[1],), (shape[1],)]
+            network._optimizer_state.append(tuple(
+                None if a is None else check.arrays([a], f"optimizer_state[{i}]", [target], dtype)[0]
+                for a, target in zip(arrays, targets)))
+        network._state_kind = kind
+        averages = state["averages"]
+        if averages is not None:
+            if not (isinstance(averages, tuple) and len(averages) == 2):
+                raise check.InvalidState("averages must be a pair of lists.")
+            network._averages = (check.arrays(averages[0], "averaged weights", shapes, dtype),
+                                 check.arrays(averages[1], "averaged biases", [(s[1],) for s in shapes], dtype))
+        network.n_features_in_ = n_features
+        network._publish()
+        return network
+
     def __getstate__(self):
         state = self.__dict__.copy()
         state["_engine"] = None

@@ -154,3 +154,55 @@ class Conv1DClassifier(ClassifierMixin, BaseEstimator):
         """The most probable class of each signal."""
         proba = self.predict_proba(X)
         return self.classes_[np.argmax(proba, axis=1)]
+
+    def save(self, path):
+        """Write the classifier to ``path`` in fastreg's own file format, without pickle.
+
+        Read it back with :func:`fastreg.load`: the same predictions, and the same network
+        to train on (``network_``, with its optimizer state and random streams).
+
+        Parameters
+        ----------
+        path : str or path-like
+            Destination file; it is written as given (no extension is added).
+        """
+        from fastreg.io import save
+
+        save(self, path)
+
+    def _save_state(self):
+        """``(params, state)`` for :mod:`fastreg.io`: the parameters and, once fitted,
+        every attribute fit set; :meth:`_load_state` takes them back."""
+        params = self.get_params(deep=False)
+        if "network_" not in self.__dict__:
+            return params, None
+        return params, {name: value for name, value in vars(self).items() if name not in params}
+
+    @classmethod
+    def _load_state(cls, params, state):
+        """The classifier :meth:`_save_state` described, its attributes checked against its network."""
+        from fastreg import _state as check
+
+        check.keys(params, cls().get_params(deep=False), "the parameters of Conv1DClassifier")
+        model = cls(**params)
+        model._validate_params()
+        if state is None:
+            return model
+        check.keys(state, {"classes_", "n_features_in_", "network_", "loss_curve_", "n_iter_"}
+                   | ({"feature_names_in_"} & set(state)), "the fitted attributes of Conv1DClassifier")
+        network = check.instance(state["network_"], Network, "network_")
+        classes = check.array(state["classes_"], "classes_", kinds="biufUO")
+        if (network.coefs_ is None or network.loss != "softmax_cross_entropy"
+                or classes.ndim != 1 or len(classes) != network.n_outputs or len(classes) < 2
+                or not np.array_equal(np.unique(classes), classes)):
+            raise check.InvalidState("classes_ must be the distinct labels, in increasing order, of the "
+                                     "network's softmax outputs.")
+        if check.integer(state["n_features_in_"], "n_features_in_", 1) != network.n_features_in_:
+            raise check.InvalidState("n_features_in_ does not match the network.")
+        check.integer(state["n_iter_"], "n_iter_")
+        check.reals(state["loss_curve_"], "loss_curve_")
+        if "feature_names_in_" in state:
+            check.array(state["feature_names_in_"], "feature_names_in_", shape=(network.n_features_in_,),
+                        dtype=object)
+        model.__dict__.update(state)
+        return model

@@ -63,7 +63,7 @@ def test_a_stopping_criterion_survives_save_and_load(tmp_path):
     with np.load(path, allow_pickle=False) as stored:
         arrays = {name: stored[name] for name in stored.files}
     meta = json.loads(str(arrays["metadata"]))
-    meta["estimator"]["params"]["stopping_criterion"]["class"] = "os.system"
+    meta["model"]["params"]["stopping_criterion"]["object"][0] = "os.system"
     arrays["metadata"] = np.array(json.dumps(meta))
     tampered = tmp_path / "tampered.fastreg"
     with open(tampered, "wb") as file:
