@@ -80,18 +80,6 @@ def _is_plain_dense(X, n_features):
     )
 
 
-def _check_each_class_twice(labels):
-    """scikit-learn's error for a stratified split with a class seen once, naming the
-    classes as the user gave them (the split sees the binarized targets, 0.0 and 1.0)."""
-    classes, counts = np.unique(labels, return_counts=True)
-    if counts.min() < 2:
-        raise ValueError(
-            "The least populated classes in y have only 1 member, which is too few. The "
-            "minimum number of groups for any class cannot be less than 2. Classes with too "
-            f"few members are: {[str(label) for label in classes[counts < 2]]}"
-        ) from None
-
-
 class _BaseMLP(BaseEstimator):
     """Shared training and prediction of MLPClassifier and MLPRegressor."""
 
@@ -402,16 +390,12 @@ class _BaseMLP(BaseEstimator):
             return X, Y, sample_weight, (X_val, Y_val, y_val, None)
         if not self.early_stopping:
             return X, Y, sample_weight, None
-        # Stratify only single-output classification, as scikit-learn does.
-        stratify = Y if is_classifier(self) and self.n_outputs_ == 1 else None
+        # Stratify only single-output classification, on the binarized targets as booleans,
+        # as scikit-learn does: the same split, and its error names the same classes.
+        stratify = Y.astype(bool) if is_classifier(self) and self.n_outputs_ == 1 else None
         arrays = (X, Y) if sample_weight is None else (X, Y, sample_weight)
-        try:
-            parts = train_test_split(*arrays, random_state=self._random_state,
-                                     test_size=self.validation_fraction, stratify=stratify)
-        except ValueError:
-            if stratify is not None:
-                _check_each_class_twice(self._labels_of(Y))
-            raise
+        parts = train_test_split(*arrays, random_state=self._random_state,
+                                 test_size=self.validation_fraction, stratify=stratify)
         X_train, X_val, Y_train, Y_val = parts[:4]
         w_train, w_val = parts[4:] if sample_weight is not None else (None, None)
         if X_val.shape[0] < 2:
