@@ -31,6 +31,7 @@ from sklearn.utils.metaestimators import available_if
 from sklearn.utils.multiclass import type_of_target, unique_labels
 from sklearn.utils.validation import check_is_fitted
 
+from fastreg._init import glorot_uniform
 from fastreg._sklearn_private import (
     LOSS_FUNCTIONS,
     Interval,
@@ -246,9 +247,10 @@ class _BaseMLP(BaseEstimator):
         for fan_in, fan_out in zip(layer_units[:-1], layer_units[1:]):
             # Glorot uniform; sqrt(2/...) for logistic hidden units (scikit-learn's choice).
             factor = 2.0 if self.activation == "logistic" else 6.0
-            bound = np.sqrt(factor / (fan_in + fan_out))
-            coefs.append(self._random_state.uniform(-bound, bound, (fan_in, fan_out)).astype(dtype, copy=False))
-            intercepts.append(self._random_state.uniform(-bound, bound, fan_out).astype(dtype, copy=False))
+            weights, biases = glorot_uniform(
+                self._random_state, (fan_in, fan_out), fan_in, fan_out, factor, dtype)
+            coefs.append(weights)
+            intercepts.append(biases)
         self.coefs_, self.intercepts_ = coefs, intercepts
         self._best_coefs = [c.copy() for c in coefs]
         self._best_intercepts = [b.copy() for b in intercepts]

@@ -10,6 +10,7 @@ import numpy as np
 
 from fastreg import _engine
 from fastreg._config import ACTIVATIONS, LOSSES, EngineConfig, LayerConfig
+from fastreg._init import glorot_uniform
 from fastreg._threads import resolve_n_threads, single_threaded_blas
 from fastreg._validation import (
     all_finite,
@@ -398,9 +399,9 @@ class Network:
         for layer, (rows, cols) in zip(self.layers, shapes):
             factor = 2.0 if layer.activation == "logistic" else 6.0
             fan_out = cols * layer.kernel_size if isinstance(layer, Conv1D) else cols
-            bound = math.sqrt(factor / (rows + fan_out))
-            self._weights.append(self._rng.uniform(-bound, bound, (rows, cols)).astype(self.dtype))
-            self._biases.append(self._rng.uniform(-bound, bound, cols).astype(self.dtype))
+            weights, biases = glorot_uniform(self._rng, (rows, cols), rows, fan_out, factor, self.dtype)
+            self._weights.append(weights)
+            self._biases.append(biases)
         self.n_features_in_ = n_features
         self._publish()
         self.reset_optimizer()
