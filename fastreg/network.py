@@ -1121,8 +1121,14 @@ class TrainingSession:
         return self._train_epoch(float(learning_rate), bool(shuffle), order)
 
     def _train_epoch(self, learning_rate, shuffle, order):
-        """run_epoch after its checks: the estimators call it directly with an order and a
-        rate they made themselves, between which nobody can touch the network."""
+        """run_epoch after its checks.
+
+        fastreg's estimators call it directly from their second epoch on: they made the rate
+        and the order themselves, run_epoch checked the first of them, and nobody can touch
+        the network between their epochs. run_epoch's checks (the settings, the weights'
+        shapes and finiteness, the order's permutation) cost ~80-100 us an epoch, ~4% of
+        fitting MLPClassifier on digits (5-fold cross-validation, 691 epochs of ~0.9 ms).
+        """
         network = self.network
         n_samples = self.Y.shape[0]
         parameters = network._weights + network._biases
