@@ -43,7 +43,7 @@ from fastreg._sklearn_private import (
     _fit_context,
     _get_additional_lbfgs_options_dict,
 )
-from fastreg._validation import finite_as
+from fastreg._validation import check_positive_finite, finite_as
 from fastreg._validation import sklearn_validate_data as validate_data
 from fastreg.averaging import EMA, SWA
 from fastreg.early_stopping import BestWeights, StoppingCriterion
@@ -54,13 +54,6 @@ from fastreg.optimizers import SGD, Adam
 from fastreg.regularizers import L1, L2, MaxNorm, WeightDecay
 
 STOCHASTIC_SOLVERS = ("sgd", "adam")
-
-
-def _checked_epoch_learning_rate(rate):
-    """partial_fit's ``epoch_learning_rate`` as a float: a positive finite number."""
-    if isinstance(rate, bool) or not isinstance(rate, Real) or not 0 < rate < math.inf:
-        raise ValueError(f"epoch_learning_rate must be a positive finite number, got {rate!r}.")
-    return float(rate)
 
 #: Network loss of each output activation (classification) or regression loss.
 NETWORK_LOSSES = {
@@ -321,7 +314,7 @@ class _BaseMLP(BaseEstimator):
     # ------------------------------------------------------------------ fitting
     def _fit(self, X, y, sample_weight=None, incremental=False, validation_data=None, epoch_learning_rate=None):
         if epoch_learning_rate is not None:
-            epoch_learning_rate = _checked_epoch_learning_rate(epoch_learning_rate)
+            epoch_learning_rate = check_positive_finite(epoch_learning_rate, "epoch_learning_rate")
         hidden = self._hidden_layer_sizes()
         dropouts = self._hidden_dropouts(len(hidden))
         self._check_solver_extras(dropouts)
