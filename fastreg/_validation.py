@@ -1,4 +1,5 @@
 """Input checks of the core API: everything a kernel must be able to trust."""
+import math
 import numbers
 
 import numpy as np
@@ -152,10 +153,40 @@ def check_sample_weight(sample_weight, n_samples, dtype):
     return weights
 
 
-def check_positive_int(value, name, *, minimum=1):
+def check_integer(value, name, *, minimum=1):
+    """An integer (not a bool) >= `minimum`, as an int."""
     if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < minimum:
         raise ValueError(f"{name} must be an integer >= {minimum}, got {value!r}.")
     return int(value)
+
+
+def check_real(value, name, low, high, *, low_open=False, high_open=True):
+    """A finite real number (not a bool) in the interval from `low` to `high`, closed or
+    open at either end (``[low, high)`` by default)."""
+    if isinstance(value, bool) or not isinstance(value, numbers.Real) or not math.isfinite(value):
+        raise ValueError(f"{name} must be a finite real number, got {value!r}.")
+    too_low = value <= low if low_open else value < low
+    too_high = value >= high if high_open else value > high
+    if too_low or too_high:
+        left = "(" if low_open else "["
+        right = ")" if high_open else "]"
+        raise ValueError(f"{name} must be in {left}{low}, {high}{right}, got {value!r}.")
+
+
+def check_nonnegative_float(value, name):
+    """A finite real number >= 0 (not a bool), as a float."""
+    real = isinstance(value, numbers.Real) and not isinstance(value, bool)
+    if not real or not (0 <= value < math.inf):
+        raise ValueError(f"{name} must be a finite float >= 0, got {value!r}.")
+    return float(value)
+
+
+def check_positive_finite(value, name):
+    """A finite real number > 0 (not a bool), as a float: a learning rate."""
+    real = isinstance(value, numbers.Real) and not isinstance(value, bool)
+    if not real or not (0 < value < math.inf):
+        raise ValueError(f"{name} must be a positive finite number, got {value!r}.")
+    return float(value)
 
 
 def check_probability(value, name, *, allow_one=False):

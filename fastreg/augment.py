@@ -8,9 +8,12 @@ transform each row of a batch independently; rows are 1-D signals, or images fla
 order when ``shape=(height, width)`` is given. Called directly, they also take one row (a
 1-D array) and return one; integer input comes back as float64.
 """
-from numbers import Integral, Real
+import math
+from numbers import Real
 
 import numpy as np
+
+from fastreg._validation import check_integer, check_nonnegative_float, check_real
 
 __all__ = ["Compose", "Jitter", "RandomFlip", "RandomScale", "RandomShift"]
 
@@ -55,13 +58,10 @@ class RandomShift:
     """
 
     def __init__(self, max_shift, mode="circular", shape=None, fill_value=0.0):
-        if isinstance(max_shift, bool) or not isinstance(max_shift, Integral) or max_shift < 0:
-            raise ValueError(f"max_shift must be an integer >= 0, got {max_shift!r}.")
+        check_integer(max_shift, "max_shift", minimum=0)
         if mode not in ("circular", "pad"):
             raise ValueError(f"mode must be 'circular' or 'pad', got {mode!r}.")
-        real = isinstance(fill_value, Real) and not isinstance(fill_value, bool)
-        if not (real and np.isfinite(fill_value)):
-            raise ValueError(f"fill_value must be a finite real number, got {fill_value!r}.")
+        check_real(fill_value, "fill_value", -math.inf, math.inf)
         self.max_shift, self.mode, self.shape, self.fill_value = max_shift, mode, shape, fill_value
 
     def __call__(self, X, rng):
@@ -114,8 +114,7 @@ class Jitter:
     """
 
     def __init__(self, sigma):
-        if isinstance(sigma, bool) or not isinstance(sigma, Real) or not 0 <= sigma < np.inf:
-            raise ValueError(f"sigma must be a finite float >= 0, got {sigma!r}.")
+        check_nonnegative_float(sigma, "sigma")
         self.sigma = sigma
 
     def __call__(self, X, rng):

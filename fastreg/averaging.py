@@ -1,9 +1,8 @@
 """Running averages of the weights: the averaged network often generalizes better than
 the last one (Polyak averaging; Izmailov et al. 2018)."""
 from dataclasses import dataclass
-from numbers import Integral
 
-from fastreg.optimizers import _check_real
+from fastreg._validation import check_integer, check_real
 
 
 @dataclass(frozen=True)
@@ -22,7 +21,7 @@ class EMA:
     decay: float = 0.999
 
     def __post_init__(self):
-        _check_real("EMA decay", self.decay, 0.0, 1.0)
+        check_real(self.decay, "EMA decay", 0.0, 1.0)
 
 
 @dataclass(frozen=True)
@@ -46,6 +45,4 @@ class SWA:
 
     def __post_init__(self):
         for name, minimum in (("start", 0), ("every", 1)):
-            value = getattr(self, name)
-            if isinstance(value, bool) or not isinstance(value, Integral) or value < minimum:
-                raise ValueError(f"SWA {name} must be an integer >= {minimum}, got {value!r}.")
+            check_integer(getattr(self, name), f"SWA {name}", minimum=minimum)

@@ -34,6 +34,8 @@ from collections import deque
 
 import numpy as np
 
+from fastreg._validation import check_integer
+
 __all__ = [
     "BestWeights",
     "EarlyStopping",
@@ -46,12 +48,6 @@ __all__ = [
 
 
 # ---------------------------------------------------------------------- parameter checks
-def _check_count(value, name, minimum):
-    if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < minimum:
-        raise ValueError(f"{name} must be an integer >= {minimum}, got {value!r}.")
-    return int(value)
-
-
 def _check_threshold(value, name):
     if (
         isinstance(value, bool)
@@ -227,7 +223,7 @@ class Patience(StoppingCriterion):
     """
 
     def __init__(self, patience=10, min_delta=0.0):
-        self.patience = _check_count(patience, "patience", 1)
+        self.patience = check_integer(patience, "patience", minimum=1)
         self.min_delta = _check_threshold(min_delta, "min_delta")
         super().__init__()
 
@@ -348,7 +344,7 @@ class ProgressQuotient(StoppingCriterion):
 
     def __init__(self, alpha=0.5, strip=5):
         self.alpha = _check_threshold(alpha, "alpha")
-        self.strip = _check_count(strip, "strip", 2)
+        self.strip = check_integer(strip, "strip", minimum=2)
         super().__init__()
 
     def __repr__(self):
@@ -406,8 +402,8 @@ class UpStrips(StoppingCriterion):
     """
 
     def __init__(self, strips=3, strip=5):
-        self.strips = _check_count(strips, "strips", 1)
-        self.strip = _check_count(strip, "strip", 1)
+        self.strips = check_integer(strips, "strips", minimum=1)
+        self.strip = check_integer(strip, "strip", minimum=1)
         super().__init__()
 
     def __repr__(self):

@@ -32,22 +32,26 @@ from sklearn.base import (
     ClassifierMixin,
     MetaEstimatorMixin,
     RegressorMixin,
-    _fit_context,
     clone,
     is_classifier,
 )
 from sklearn.metrics import accuracy_score, r2_score
 from sklearn.model_selection import KFold, StratifiedKFold, check_cv
-from sklearn.utils import check_random_state, column_or_1d
-from sklearn.utils._param_validation import HasMethods, Interval, StrOptions
-from sklearn.utils._tags import get_tags
+from sklearn.utils import check_random_state, column_or_1d, get_tags
 from sklearn.utils.multiclass import check_classification_targets, type_of_target
 from sklearn.utils.parallel import Parallel, delayed
-from sklearn.utils.validation import _check_sample_weight, check_is_fitted
+from sklearn.utils.validation import check_is_fitted
 
 # isort: split
 import joblib  # after scikit-learn: a missing scikit-learn is the error to report
 
+from fastreg._sklearn_private import (
+    HasMethods,
+    Interval,
+    StrOptions,
+    _check_sample_weight,
+    _fit_context,
+)
 from fastreg._threads import engine_thread_cap, single_threaded_blas
 from fastreg._validation import sklearn_validate_data as validate_data
 
@@ -263,47 +267,36 @@ class _BaseEnsemble(MetaEstimatorMixin, BaseEstimator):
         fit_kwargs = {} if sample_weight is None else {"sample_weight": sample_weight}
         if is_classifier(self):
             fit_kwargs["classes"] = self.classes_
+        # fastreg's estimators take each epoch's rate in partial_fit and report the rate the
+        # epoch ran at; another estimator gets it as learning_rate_init (set back at the end).
+        hook = "epoch_learning_rate" in inspect.signature(model.partial_fit).parameters
         members, rates, epochs = [], [], []
         for epoch in range(1, max_iter + 1):
             if snapshot:
                 rate = snapshot_learning_rate(epoch, max_iter, self.n_estimators, lr0)
-                self._set_epoch_learning_rate(model, rate)
+                if hook:
+                    fit_kwargs["epoch_learning_rate"] = rate
+                else:
+                    model.set_params(learning_rate_init=rate)
             model.partial_fit(X, y, **fit_kwargs)
-            # The rate the engine actually ran, from the Network's record of every epoch.
-            network = getattr(model, "_network", None)
-            if network is not None:
-                used = network.history_["learning_rate"][-1]
-            else:
-                used = rate if snapshot else float("nan")
+            used = getattr(model, "epoch_learning_rate_", rate if snapshot else float("nan"))
             if snapshot and used != rate:
                 raise RuntimeError(
                     f"The estimator trained epoch {epoch} at learning rate {used}, not the "
-                    f"snapshot schedule's {rate}: its partial_fit no longer follows learning_rate_init."
+                    f"snapshot schedule's {rate}: its partial_fit did not run at the rate it was given."
                 )
             rates.append(used)
             if epoch in keep:
                 members.append(copy.deepcopy(model))
                 epochs.append(epoch)
             fit_kwargs.pop("classes", None)
-        if snapshot:
+        if snapshot and not hook:
             model.set_params(learning_rate_init=lr0)
             for member in members:
                 member.set_params(learning_rate_init=lr0)
         self.estimators_ = members
         self.learning_rates_ = np.asarray(rates)
         self.snapshot_epochs_ = np.asarray(epochs)
-
-    @staticmethod
-    def _set_epoch_learning_rate(model, rate):
-        """Make the next partial_fit epoch run at ``rate``.
-
-        fastreg's partial_fit reads learning_rate_init at every epoch for 'adam', and keeps
-        the running rate ``_learning_rate_now`` for 'sgd' (which partial_fit only resets on
-        the first call, so the optimizer's momentum survives the restarts).
-        """
-        model.set_params(learning_rate_init=rate)
-        if getattr(model, "solver", None) == "sgd" and hasattr(model, "_learning_rate_now"):
-            model._learning_rate_now = rate
 
     # ------------------------------------------------------------------ helpers
     def _validate_X_predict(self, X):

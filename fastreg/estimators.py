@@ -21,21 +21,29 @@ from numbers import Integral, Real
 import numpy as np
 import scipy.optimize
 import scipy.sparse
-from sklearn.base import BaseEstimator, ClassifierMixin, RegressorMixin, _fit_context, is_classifier
+from sklearn.base import BaseEstimator, ClassifierMixin, RegressorMixin, is_classifier
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.metrics import accuracy_score, r2_score
 from sklearn.model_selection import train_test_split
-from sklearn.neural_network._base import LOSS_FUNCTIONS
 from sklearn.preprocessing import LabelBinarizer
 from sklearn.utils import check_random_state, column_or_1d
-from sklearn.utils._param_validation import Interval, Options, StrOptions
-from sklearn.utils.fixes import _get_additional_lbfgs_options_dict
 from sklearn.utils.metaestimators import available_if
-from sklearn.utils.multiclass import _check_partial_fit_first_call, type_of_target, unique_labels
-from sklearn.utils.optimize import _check_optimize_result
-from sklearn.utils.validation import _check_sample_weight, check_is_fitted
+from sklearn.utils.multiclass import type_of_target, unique_labels
+from sklearn.utils.validation import check_is_fitted
 
-from fastreg._validation import finite_as
+from fastreg._init import glorot_uniform
+from fastreg._sklearn_private import (
+    LOSS_FUNCTIONS,
+    Interval,
+    Options,
+    StrOptions,
+    _check_optimize_result,
+    _check_partial_fit_first_call,
+    _check_sample_weight,
+    _fit_context,
+    _get_additional_lbfgs_options_dict,
+)
+from fastreg._validation import check_positive_finite, finite_as
 from fastreg._validation import sklearn_validate_data as validate_data
 from fastreg.averaging import EMA, SWA
 from fastreg.early_stopping import BestWeights, StoppingCriterion
@@ -227,9 +235,10 @@ class _BaseMLP(BaseEstimator):
         for fan_in, fan_out in zip(layer_units[:-1], layer_units[1:]):
             # Glorot uniform; sqrt(2/...) for logistic hidden units (scikit-learn's choice).
             factor = 2.0 if self.activation == "logistic" else 6.0
-            bound = np.sqrt(factor / (fan_in + fan_out))
-            coefs.append(self._random_state.uniform(-bound, bound, (fan_in, fan_out)).astype(dtype, copy=False))
-            intercepts.append(self._random_state.uniform(-bound, bound, fan_out).astype(dtype, copy=False))
+            weights, biases = glorot_uniform(
+                self._random_state, (fan_in, fan_out), fan_in, fan_out, factor, dtype)
+            coefs.append(weights)
+            intercepts.append(biases)
         self.coefs_, self.intercepts_ = coefs, intercepts
         self._best_coefs = [c.copy() for c in coefs]
         self._best_intercepts = [b.copy() for b in intercepts]
@@ -291,7 +300,9 @@ class _BaseMLP(BaseEstimator):
         self.coefs_, self.intercepts_ = network.coefs_, network.intercepts_
 
     # ------------------------------------------------------------------ fitting
-    def _fit(self, X, y, sample_weight=None, incremental=False, validation_data=None):
+    def _fit(self, X, y, sample_weight=None, incremental=False, validation_data=None, epoch_learning_rate=None):
+        if epoch_learning_rate is not None:
+            epoch_learning_rate = check_positive_finite(epoch_learning_rate, "epoch_learning_rate")
         hidden = self._hidden_layer_sizes()
         dropouts = self._hidden_dropouts(len(hidden))
         self._check_solver_extras(dropouts)
@@ -310,7 +321,7 @@ class _BaseMLP(BaseEstimator):
         if sample_weight is not None:
             sample_weight = sample_weight.astype(network.dtype, copy=False)
         if self.solver in STOCHASTIC_SOLVERS:
-            self._fit_stochastic(network, X, Y, sample_weight, incremental, validation_data)
+            self._fit_stochastic(network, X, Y, sample_weight, incremental, validation_data, epoch_learning_rate)
         else:
             if validation_data is not None:
                 raise ValueError("validation_data needs solver='sgd' or 'adam'.")
@@ -420,12 +431,15 @@ class _BaseMLP(BaseEstimator):
             )
         return X_val, y_val
 
-    def _fit_stochastic(self, network, X, Y, sample_weight, incremental, validation_data):
+    def _fit_stochastic(self, network, X, Y, sample_weight, incremental, validation_data, epoch_learning_rate=None):
         if not hasattr(self, "loss_curve_"):  # the previous fit used 'lbfgs'
             self._reset_stochastic_records()
         if not incremental or not hasattr(self, "_learning_rate_now"):
             network.reset_optimizer()
             self._learning_rate_now = float(self.learning_rate_init)
+        if epoch_learning_rate is not None and self.solver == "sgd":
+            self._learning_rate_now = epoch_learning_rate  # the running rate continues from it
+        adam_rate = self.learning_rate_init if epoch_learning_rate is None else epoch_learning_rate
         if not incremental and network.averaging is not None:
             network.reset_average()
         if self.early_stopping and incremental:
@@ -467,13 +481,16 @@ class _BaseMLP(BaseEstimator):
                         permutation = np.arange(n_samples)
                         self._random_state.shuffle(permutation)
                         sample_order = sample_order[permutation]
-                    learning_rate = self._learning_rate_now if self.solver == "sgd" else self.learning_rate_init
+                    learning_rate = self._learning_rate_now if self.solver == "sgd" else adam_rate
                     try:
                         if self.n_iter_ == 0:
                             record = session.run_epoch(
                                 learning_rate=learning_rate, shuffle=False, order=sample_order if self.shuffle else None
                             )
-                        else:  # the same session, rate and kind of order as checked in epoch one
+                        else:
+                            # The same session, and a rate and order of the kind run_epoch
+                            # checked in epoch one: its checks again would cost ~90 us an
+                            # epoch, ~4% of a digits fit (see TrainingSession._train_epoch).
                             record = session._train_epoch(
                                 float(learning_rate), False, sample_order if self.shuffle else None
                             )
@@ -793,6 +810,20 @@ class _BaseMLP(BaseEstimator):
         self._sync_network_weights()
         return network.predict(X)
 
+    @property
+    def epoch_learning_rate_(self):
+        """The learning rate the last stochastic epoch ran at.
+
+        The rate the engine used, as recorded by the network: ``learning_rate_init`` for
+        'adam'; for 'sgd' the running rate of ``learning_rate`` ('invscaling', 'adaptive');
+        or the ``epoch_learning_rate`` given to :meth:`partial_fit`. Read-only; an
+        AttributeError before the first epoch of 'sgd' or 'adam'.
+        """
+        network = self.__dict__.get("_network")
+        if network is None or not network.history_["learning_rate"]:
+            raise AttributeError("epoch_learning_rate_ exists after an epoch of solver 'sgd' or 'adam'.")
+        return network.history_["learning_rate"][-1]
+
     def _has_stochastic_solver(self):
         if self.solver not in STOCHASTIC_SOLVERS:
             raise AttributeError(f"partial_fit is only available for stochastic optimizers. {self.solver} is not stochastic.")
@@ -909,6 +940,8 @@ _ATTRIBUTES_DOC = """
         Lowest training loss reached (stochastic solvers; None with early stopping).
     loss_curve_ : list of float
         Training loss of every epoch (stochastic solvers).
+    epoch_learning_rate_ : float
+        The learning rate the last epoch ran at (stochastic solvers; read-only).
     validation_scores_ : list of float or None
         Validation score of every epoch, when there is a validation set.
     validation_loss_curve_ : list of float or None
@@ -1130,7 +1163,7 @@ class MLPClassifier(ClassifierMixin, _BaseMLP):
 
     @available_if(lambda est: est._has_stochastic_solver())
     @_fit_context(prefer_skip_nested_validation=True)
-    def partial_fit(self, X, y, sample_weight=None, classes=None):
+    def partial_fit(self, X, y, sample_weight=None, classes=None, *, epoch_learning_rate=None):
         """Train for one epoch over ``(X, y)``, continuing from the current state.
 
         Parameters
@@ -1144,6 +1177,13 @@ class MLPClassifier(ClassifierMixin, _BaseMLP):
         classes : array-like of shape (n_classes,), default=None
             Every class of the whole training stream: required on the first call, ignored
             afterwards. ``y`` need not contain them all.
+        epoch_learning_rate : float, default=None
+            Run this epoch at this learning rate instead of the estimator's own: the hook
+            for a per-epoch schedule (the snapshot ensembles' cosine, for one). For 'sgd'
+            the running rate continues from it (``learning_rate='invscaling'`` or
+            'adaptive' update it after the epoch); for 'adam' it replaces
+            ``learning_rate_init`` for this epoch only. ``epoch_learning_rate_`` reads back
+            the rate the epoch ran at.
 
         Returns
         -------
@@ -1156,7 +1196,8 @@ class MLPClassifier(ClassifierMixin, _BaseMLP):
                 self._label_binarizer.fit(y)
             else:
                 self._label_binarizer.fit(classes)
-        return self._fit(X, y, sample_weight=sample_weight, incremental=True)
+        return self._fit(X, y, sample_weight=sample_weight, incremental=True,
+                         epoch_learning_rate=epoch_learning_rate)
 
     def predict(self, X):
         """Predicted class labels (or label indicator rows, for multilabel targets).
@@ -1381,7 +1422,7 @@ class MLPRegressor(RegressorMixin, _BaseMLP):
 
     @available_if(lambda est: est._has_stochastic_solver())
     @_fit_context(prefer_skip_nested_validation=True)
-    def partial_fit(self, X, y, sample_weight=None):
+    def partial_fit(self, X, y, sample_weight=None, *, epoch_learning_rate=None):
         """Train for one epoch over ``(X, y)``, continuing from the current state.
 
         Parameters
@@ -1392,13 +1433,17 @@ class MLPRegressor(RegressorMixin, _BaseMLP):
             Target values.
         sample_weight : array-like of shape (n_samples,), default=None
             Non-negative sample weights.
+        epoch_learning_rate : float, default=None
+            Run this epoch at this learning rate instead of the estimator's own: see
+            :meth:`MLPClassifier.partial_fit`.
 
         Returns
         -------
         self : MLPRegressor
             The updated regressor.
         """
-        return self._fit(X, y, sample_weight=sample_weight, incremental=True)
+        return self._fit(X, y, sample_weight=sample_weight, incremental=True,
+                         epoch_learning_rate=epoch_learning_rate)
 
     def predict(self, X):
         """Predicted values.

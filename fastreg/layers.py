@@ -3,6 +3,7 @@ from dataclasses import dataclass
 from numbers import Integral, Real
 
 from fastreg._config import ACTIVATIONS
+from fastreg._validation import check_integer
 
 
 @dataclass(frozen=True)
@@ -74,9 +75,7 @@ class Conv1D:
 
     def __post_init__(self):
         for name, minimum in (("channels", 1), ("kernel_size", 1), ("stride", 1), ("padding", 0)):
-            value = getattr(self, name)
-            if isinstance(value, bool) or not isinstance(value, Integral) or value < minimum:
-                raise ValueError(f"Conv1D {name} must be an integer >= {minimum}, got {value!r}.")
+            check_integer(getattr(self, name), f"Conv1D {name}", minimum=minimum)
         Dense(1, self.activation, self.dropout)  # the same checks as a dense layer's
 
     def output_length(self, length):

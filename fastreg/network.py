@@ -10,12 +10,15 @@ import numpy as np
 
 from fastreg import _engine
 from fastreg._config import ACTIVATIONS, LOSSES, EngineConfig, LayerConfig
+from fastreg._init import glorot_uniform
 from fastreg._threads import resolve_n_threads, single_threaded_blas
 from fastreg._validation import (
     all_finite,
     check_dtype,
+    check_integer,
     check_matrix,
-    check_positive_int,
+    check_nonnegative_float,
+    check_positive_finite,
     check_probability,
     check_sample_weight,
     check_sparse_matrix,
@@ -297,10 +300,7 @@ class Network:
         settings = {"regularization": regularization}
         settings["input_dropout"] = check_probability(self.input_dropout, "input_dropout")
         for name in ("input_noise", "weight_noise"):
-            value = getattr(self, name)
-            if isinstance(value, bool) or not isinstance(value, numbers.Real) or not (0 <= value < math.inf):
-                raise ValueError(f"{name} must be a finite float >= 0, got {value!r}.")
-            settings[name] = float(value)
+            settings[name] = check_nonnegative_float(getattr(self, name), name)
         for name in ("label_noise", "label_smoothing"):
             settings[name] = check_probability(getattr(self, name), name)
             if settings[name] > 0 and not cross_entropy:
@@ -391,16 +391,16 @@ class Network:
         ``+-sqrt(6 / (fan_in + fan_out))`` (``sqrt(2 / ...)`` after a logistic layer); a
         convolution's fans are ``kernel_size`` times its input and output channels.
         """
-        n_features = check_positive_int(n_features, "n_features")
+        n_features = check_integer(n_features, "n_features")
         self.dtype = self._checked_settings()["dtype"]
         shapes, _ = self._geometry(n_features)
         self._weights, self._biases = [], []
         for layer, (rows, cols) in zip(self.layers, shapes):
             factor = 2.0 if layer.activation == "logistic" else 6.0
             fan_out = cols * layer.kernel_size if isinstance(layer, Conv1D) else cols
-            bound = math.sqrt(factor / (rows + fan_out))
-            self._weights.append(self._rng.uniform(-bound, bound, (rows, cols)).astype(self.dtype))
-            self._biases.append(self._rng.uniform(-bound, bound, cols).astype(self.dtype))
+            weights, biases = glorot_uniform(self._rng, (rows, cols), rows, fan_out, factor, self.dtype)
+            self._weights.append(weights)
+            self._biases.append(biases)
         self.n_features_in_ = n_features
         self._publish()
         self.reset_optimizer()
@@ -579,7 +579,7 @@ class Network:
                 f"dtype is {np.dtype(settings['dtype']).name} but the weights are "
                 f"{self._weights[0].dtype}: call initialize(n_features) to start afresh."
             )
-        expected = self._geometry(check_positive_int(self.n_features_in_, "n_features_in_"))[0]
+        expected = self._geometry(check_integer(self.n_features_in_, "n_features_in_"))[0]
         actual = [w.shape for w in self._weights]
         if actual != expected or len(self.layers) != len(actual):
             raise ValueError(
@@ -739,7 +739,7 @@ class Network:
             or, with an :class:`~fastreg.EarlyStopping` callback (``restore_best``), its
             best weights; the message says which, and what to change.
         """
-        epochs = check_positive_int(epochs, "epochs")
+        epochs = check_integer(epochs, "epochs")
         if callback is not None and not callable(callback):
             raise TypeError(f"callback must be callable, got {callback!r}.")
         history = {"loss": [], "learning_rate": [], "epoch_time": []}
@@ -775,7 +775,7 @@ class Network:
         :meth:`TrainingSession.run_epoch` once per epoch; :meth:`fit` is a loop over it.
         Estimators use it to drive their own learning-rate schedules and stopping rules.
         """
-        batch_size = check_positive_int(batch_size, "batch_size")
+        batch_size = check_integer(batch_size, "batch_size")
         with self._exclusive():
             X, Y, sample_weight = self._prepare(X, y, sample_weight, allow_sparse=True)
             return TrainingSession(self, X, Y, sample_weight, min(batch_size, Y.shape[0]))
@@ -917,7 +917,7 @@ class Network:
         self._checked_settings()
         if self._weights is not None:
             self._adopt_public_arrays()
-            shapes = self._geometry(check_positive_int(self.n_features_in_, "n_features_in_"))[0]
+            shapes = self._geometry(check_integer(self.n_features_in_, "n_features_in_"))[0]
             if [w.shape for w in self._weights] != shapes or self._weights[0].dtype != self.dtype:
                 raise ValueError("The weights do not match layers, dtype and n_features_in_: call "
                                  "initialize(n_features) or fit before saving.")
@@ -1100,12 +1100,8 @@ class TrainingSession:
             order = order.astype(np.int64, copy=False)
         if learning_rate is None:
             learning_rate = network.optimizer.learning_rate_at(network.epochs_)
-        elif (
-            isinstance(learning_rate, bool)
-            or not isinstance(learning_rate, numbers.Real)
-            or not (0 < learning_rate < math.inf)
-        ):
-            raise ValueError(f"learning_rate must be a positive finite number, got {learning_rate!r}.")
+        else:
+            check_positive_finite(learning_rate, "learning_rate")
         weight_decay = network._regularization["weight_decay"]
         if learning_rate * weight_decay >= 1:
             raise ValueError(
@@ -1120,8 +1116,14 @@ class TrainingSession:
         return self._train_epoch(float(learning_rate), bool(shuffle), order)
 
     def _train_epoch(self, learning_rate, shuffle, order):
-        """run_epoch after its checks: the estimators call it directly with an order and a
-        rate they made themselves, between which nobody can touch the network."""
+        """run_epoch after its checks.
+
+        fastreg's estimators call it directly from their second epoch on: they made the rate
+        and the order themselves, run_epoch checked the first of them, and nobody can touch
+        the network between their epochs. run_epoch's checks (the settings, the weights'
+        shapes and finiteness, the order's permutation) cost ~80-100 us an epoch, ~4% of
+        fitting MLPClassifier on digits (5-fold cross-validation, 691 epochs of ~0.9 ms).
+        """
         network = self.network
         n_samples = self.Y.shape[0]
         parameters = network._weights + network._biases

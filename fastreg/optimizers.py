@@ -10,28 +10,17 @@ state of the same kind (a new learning rate, say).
 import math
 from collections.abc import Callable
 from dataclasses import dataclass
-from numbers import Real
 
 from fastreg._update import Optimizer as OptimizerCode
+from fastreg._validation import check_real
 
 LearningRate = float | Callable[[int], float]
-
-
-def _check_real(name, value, low, high, *, low_open=False, high_open=True):
-    if isinstance(value, bool) or not isinstance(value, Real) or not math.isfinite(value):
-        raise ValueError(f"{name} must be a finite real number, got {value!r}.")
-    too_low = value <= low if low_open else value < low
-    too_high = value >= high if high_open else value > high
-    if too_low or too_high:
-        left = "(" if low_open else "["
-        right = ")" if high_open else "]"
-        raise ValueError(f"{name} must be in {left}{low}, {high}{right}, got {value!r}.")
 
 
 def _check_learning_rate(owner, learning_rate):
     if callable(learning_rate):
         return
-    _check_real(f"{owner} learning_rate", learning_rate, 0.0, math.inf, low_open=True)
+    check_real(learning_rate, f"{owner} learning_rate", 0.0, math.inf, low_open=True)
 
 
 class Optimizer:
@@ -46,7 +35,7 @@ class Optimizer:
         if not callable(self.learning_rate):
             return float(self.learning_rate)
         rate = self.learning_rate(epoch)
-        _check_real(f"learning rate schedule at epoch {epoch}", rate, 0.0, math.inf, low_open=True)
+        check_real(rate, f"learning rate schedule at epoch {epoch}", 0.0, math.inf, low_open=True)
         return float(rate)
 
 
@@ -71,7 +60,7 @@ class SGD(Optimizer):
 
     def __post_init__(self):
         _check_learning_rate("SGD", self.learning_rate)
-        _check_real("SGD momentum", self.momentum, 0.0, 1.0, high_open=False)
+        check_real(self.momentum, "SGD momentum", 0.0, 1.0, high_open=False)
         if self.nesterov and self.momentum == 0:
             raise ValueError("SGD nesterov=True needs a momentum > 0.")
 
@@ -113,9 +102,9 @@ class Adam(Optimizer):
     def __post_init__(self):
         name = type(self).__name__
         _check_learning_rate(name, self.learning_rate)
-        _check_real(f"{name} beta1", self.beta1, 0.0, 1.0)
-        _check_real(f"{name} beta2", self.beta2, 0.0, 1.0)
-        _check_real(f"{name} epsilon", self.epsilon, 0.0, math.inf, low_open=True)
+        check_real(self.beta1, f"{name} beta1", 0.0, 1.0)
+        check_real(self.beta2, f"{name} beta2", 0.0, 1.0)
+        check_real(self.epsilon, f"{name} epsilon", 0.0, math.inf, low_open=True)
 
 
 @dataclass(frozen=True)
@@ -137,7 +126,7 @@ class AdamW(Adam):
 
     def __post_init__(self):
         super().__post_init__()
-        _check_real("AdamW weight_decay", self.weight_decay, 0.0, math.inf)
+        check_real(self.weight_decay, "AdamW weight_decay", 0.0, math.inf)
         if not callable(self.learning_rate) and self.learning_rate * self.weight_decay >= 1:
             raise ValueError(
                 "AdamW learning_rate * weight_decay must be < 1 (each step multiplies the "

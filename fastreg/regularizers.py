@@ -6,7 +6,7 @@ engine fuses them into the optimizer step.
 import math
 from dataclasses import dataclass
 
-from fastreg.optimizers import _check_real
+from fastreg._validation import check_real
 
 
 @dataclass(frozen=True)
@@ -20,7 +20,7 @@ class L2:
     alpha: float
 
     def __post_init__(self):
-        _check_real("L2 alpha", self.alpha, 0.0, math.inf)
+        check_real(self.alpha, "L2 alpha", 0.0, math.inf)
 
 
 @dataclass(frozen=True)
@@ -35,7 +35,7 @@ class WeightDecay:
     rate: float
 
     def __post_init__(self):
-        _check_real("WeightDecay rate", self.rate, 0.0, math.inf)
+        check_real(self.rate, "WeightDecay rate", 0.0, math.inf)
 
 
 @dataclass(frozen=True)
@@ -48,7 +48,7 @@ class L1:
     strength: float
 
     def __post_init__(self):
-        _check_real("L1 strength", self.strength, 0.0, math.inf)
+        check_real(self.strength, "L1 strength", 0.0, math.inf)
 
 
 @dataclass(frozen=True)
@@ -59,8 +59,8 @@ class ElasticNet:
     alpha: float
 
     def __post_init__(self):
-        _check_real("ElasticNet l1", self.l1, 0.0, math.inf)
-        _check_real("ElasticNet alpha", self.alpha, 0.0, math.inf)
+        check_real(self.l1, "ElasticNet l1", 0.0, math.inf)
+        check_real(self.alpha, "ElasticNet alpha", 0.0, math.inf)
 
 
 @dataclass(frozen=True)
@@ -74,7 +74,7 @@ class MaxNorm:
     max_norm: float
 
     def __post_init__(self):
-        _check_real("MaxNorm max_norm", self.max_norm, 0.0, math.inf, low_open=True)
+        check_real(self.max_norm, "MaxNorm max_norm", 0.0, math.inf, low_open=True)
 
 
 #: The regularizer classes, each kind at most once in a network.

@@ -7,13 +7,13 @@ hidden :class:`~fastreg.Dense` layers, and a softmax output, trained by Adam.
 from numbers import Integral, Real
 
 import numpy as np
-from sklearn.base import BaseEstimator, ClassifierMixin, _fit_context
+from sklearn.base import BaseEstimator, ClassifierMixin
 from sklearn.preprocessing import LabelEncoder
 from sklearn.utils import check_random_state
-from sklearn.utils._param_validation import Interval
 from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import check_is_fitted, validate_data
 
+from fastreg._sklearn_private import Interval, _fit_context
 from fastreg.augment import RandomShift
 from fastreg.layers import Conv1D, Dense
 from fastreg.network import Network
