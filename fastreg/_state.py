@@ -31,8 +31,10 @@ def keys(mapping, names, what):
         raise InvalidState(f"{what} must be a mapping, got {type(mapping).__name__}.")
     missing, unknown = set(names) - set(mapping), set(mapping) - set(names)
     if missing or unknown:
-        parts = [f"missing {sorted(missing)}" if missing else "", f"unknown {sorted(unknown)}" if unknown else ""]
-        raise InvalidState(f"{what}: {', '.join(p for p in parts if p)} (this fastreg reads {sorted(names)}).")
+        parts = [f"missing {sorted(missing)}" if missing else "",
+                 f"unknown {sorted(unknown)}" if unknown else ""]
+        raise InvalidState(f"{what}: {', '.join(p for p in parts if p)} "
+                           f"(this fastreg reads {sorted(names)}).")
     return mapping
 
 

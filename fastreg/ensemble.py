@@ -146,7 +146,8 @@ class _BaseEnsemble(MetaEstimatorMixin, BaseEstimator):
     def _fit(self, X, y, sample_weight):
         base = self._default_estimator() if self.estimator is None else self.estimator
         if "random_state" not in base.get_params():
-            raise ValueError(f"The estimator must have a random_state parameter; {type(base).__name__} has none.")
+            raise ValueError(f"The estimator must have a random_state parameter; "
+                             f"{type(base).__name__} has none.")
         if is_classifier(self) != is_classifier(base):
             kind = "a classifier" if is_classifier(self) else "a regressor"
             raise ValueError(f"{type(self).__name__} needs {kind}, got {base!r}.")
@@ -154,8 +155,9 @@ class _BaseEnsemble(MetaEstimatorMixin, BaseEstimator):
         if sample_weight is not None:
             sample_weight = _check_sample_weight(sample_weight, X)
         random_state = check_random_state(self.random_state)
-        for name in ("estimators_samples_", "oob_score_", "oob_prediction_", "oob_decision_function_",
-                     "cv_scores_", "selected_folds_", "learning_rates_", "snapshot_epochs_"):
+        for name in ("estimators_samples_", "oob_score_", "oob_prediction_",
+                     "oob_decision_function_", "cv_scores_", "selected_folds_", "learning_rates_",
+                     "snapshot_epochs_"):
             self.__dict__.pop(name, None)
         if self.strategy in INDEPENDENT_STRATEGIES:
             self._fit_independent(X, y, sample_weight, random_state)
@@ -244,7 +246,8 @@ class _BaseEnsemble(MetaEstimatorMixin, BaseEstimator):
         """'snapshot' and 'checkpoints': epoch by epoch with partial_fit, copying members."""
         base = self.estimator_
         if not hasattr(base, "partial_fit"):
-            raise ValueError(f"strategy={self.strategy!r} trains epoch by epoch and needs a stochastic solver (partial_fit).")
+            raise ValueError(f"strategy={self.strategy!r} trains epoch by epoch and needs "
+                             "a stochastic solver (partial_fit).")
         max_iter = int(base.get_params()["max_iter"])
         if max_iter < self.n_estimators:
             raise ValueError(
@@ -254,8 +257,8 @@ class _BaseEnsemble(MetaEstimatorMixin, BaseEstimator):
         seed = random_state.randint(_MAX_SEED)
         # A RandomState object, not an int: partial_fit re-reads random_state at every call,
         # and an int would visit the samples in the same order every epoch.
-        model = clone(base).set_params(random_state=np.random.RandomState(seed), early_stopping=False,
-                                       warm_start=False)
+        model = clone(base).set_params(random_state=np.random.RandomState(seed),
+                                       early_stopping=False, warm_start=False)
         self.seeds_ = np.asarray([seed])
         snapshot = self.strategy == "snapshot"
         lr0 = float(base.get_params()["learning_rate_init"])
@@ -283,7 +286,8 @@ class _BaseEnsemble(MetaEstimatorMixin, BaseEstimator):
             if snapshot and used != rate:
                 raise RuntimeError(
                     f"The estimator trained epoch {epoch} at learning rate {used}, not the "
-                    f"snapshot schedule's {rate}: its partial_fit did not run at the rate it was given."
+                    f"snapshot schedule's {rate}: its partial_fit did not run at the rate "
+                    "it was given."
                 )
             rates.append(used)
             if epoch in keep:
@@ -301,7 +305,8 @@ class _BaseEnsemble(MetaEstimatorMixin, BaseEstimator):
     # ------------------------------------------------------------------ helpers
     def _validate_X_predict(self, X):
         check_is_fitted(self)
-        return validate_data(self, X, accept_sparse=["csr", "csc"], dtype=(np.float64, np.float32), reset=False)
+        return validate_data(self, X, accept_sparse=["csr", "csc"],
+                             dtype=(np.float64, np.float32), reset=False)
 
     def _oob_masks(self, n_samples):
         """(n_estimators, n_samples) bool: True where the member did not train on the sample."""
@@ -364,24 +369,30 @@ class _BaseEnsemble(MetaEstimatorMixin, BaseEstimator):
         for i, member in enumerate(members + [state["estimator_"]]):
             what = "estimator_" if i == len(members) else f"estimators_[{i}]"
             if not isinstance(member, kinds):
-                raise check.InvalidState(f"{what} is not a fastreg {'classifier' if classifier else 'regressor'}.")
+                raise check.InvalidState(
+                    f"{what} is not a fastreg {'classifier' if classifier else 'regressor'}."
+                )
             if i < len(members) and getattr(member, "n_features_in_", None) != n_features:
                 raise check.InvalidState(f"{what} is not fitted to {n_features} features.")
         if classifier:
             classes = check.array(state["classes_"], "classes_", kinds="biufUO")
-            if (classes.ndim != 1 or len(classes) < 2 or not np.array_equal(np.unique(classes), classes)
+            if (classes.ndim != 1 or len(classes) < 2
+                    or not np.array_equal(np.unique(classes), classes)
                     or check.integer(state["n_classes_"], "n_classes_") != len(classes)):
-                raise check.InvalidState("classes_ must be at least 2 distinct labels in increasing order, "
-                                         "n_classes_ their number.")
+                raise check.InvalidState("classes_ must be at least 2 distinct labels in "
+                                         "increasing order, n_classes_ their number.")
             for i, member in enumerate(members):
                 member_classes = np.asarray(member.classes_)
                 if member_classes.ndim != 1 or not np.isin(member_classes, classes).all():
-                    raise check.InvalidState(f"estimators_[{i}] has classes that are not the ensemble's.")
+                    raise check.InvalidState(
+                        f"estimators_[{i}] has classes that are not the ensemble's."
+                    )
         elif len({getattr(member, "n_outputs_", None) for member in members}) != 1:
             raise check.InvalidState("the members do not have the same number of outputs.")
         integers, reals = "biu", "biuf"
-        for key, kinds in (("seeds_", integers), ("selected_folds_", integers), ("snapshot_epochs_", integers),
-                           ("cv_scores_", reals), ("learning_rates_", reals), ("oob_prediction_", reals),
+        for key, kinds in (("seeds_", integers), ("selected_folds_", integers),
+                           ("snapshot_epochs_", integers), ("cv_scores_", reals),
+                           ("learning_rates_", reals), ("oob_prediction_", reals),
                            ("oob_decision_function_", reals)):
             if key in state:
                 check.array(state[key], key, kinds=kinds)
@@ -396,7 +407,8 @@ class _BaseEnsemble(MetaEstimatorMixin, BaseEstimator):
                 if sample.ndim != 1 or (sample.size and sample.min() < 0):
                     raise check.InvalidState(f"estimators_samples_[{i}] must be row indices.")
         if "feature_names_in_" in state:
-            check.array(state["feature_names_in_"], "feature_names_in_", shape=(n_features,), dtype=object)
+            check.array(state["feature_names_in_"], "feature_names_in_", shape=(n_features,),
+                        dtype=object)
         ensemble.__dict__.update(state)
         return ensemble
 
@@ -553,8 +565,8 @@ class EnsembleClassifier(ClassifierMixin, _BaseEnsemble):
         "combine": [StrOptions({"mean_proba", "mean_logits", "vote"})],
     }
 
-    def __init__(self, estimator=None, *, n_estimators=5, strategy="seeds", combine="mean_proba", cv=5,
-                 random_state=None, n_jobs=None, backend=None):
+    def __init__(self, estimator=None, *, n_estimators=5, strategy="seeds", combine="mean_proba",
+                 cv=5, random_state=None, n_jobs=None, backend=None):
         self.estimator = estimator
         self.n_estimators = n_estimators
         self.strategy = strategy
@@ -587,18 +599,21 @@ class EnsembleClassifier(ClassifierMixin, _BaseEnsemble):
         self : EnsembleClassifier
             The fitted ensemble.
         """
-        X, y = validate_data(self, X, y, accept_sparse=["csr", "csc"], dtype=(np.float64, np.float32),
-                             multi_output=True)
+        X, y = validate_data(self, X, y, accept_sparse=["csr", "csc"],
+                             dtype=(np.float64, np.float32), multi_output=True)
         if y.ndim == 2 and y.shape[1] == 1:
             y = column_or_1d(y, warn=True)
         check_classification_targets(y)
         kind = type_of_target(y)
         if kind not in ("binary", "multiclass"):
-            raise ValueError(f"EnsembleClassifier supports binary and multiclass targets, got {kind!r}.")
+            raise ValueError(
+                f"EnsembleClassifier supports binary and multiclass targets, got {kind!r}."
+            )
         self.classes_ = np.unique(y)
         self.n_classes_ = len(self.classes_)
         if self.n_classes_ < 2:
-            raise ValueError(f"EnsembleClassifier needs at least 2 classes; y has one class only ({self.classes_[0]}).")
+            raise ValueError(f"EnsembleClassifier needs at least 2 classes; "
+                             f"y has one class only ({self.classes_[0]}).")
         return self._fit(X, y, sample_weight)
 
     def _validation_rows(self, y, sample):
@@ -794,8 +809,8 @@ class EnsembleRegressor(RegressorMixin, _BaseEnsemble):
         self : EnsembleRegressor
             The fitted ensemble.
         """
-        X, y = validate_data(self, X, y, accept_sparse=["csr", "csc"], dtype=(np.float64, np.float32),
-                             multi_output=True, y_numeric=True)
+        X, y = validate_data(self, X, y, accept_sparse=["csr", "csc"],
+                             dtype=(np.float64, np.float32), multi_output=True, y_numeric=True)
         if y.ndim == 2 and y.shape[1] == 1:
             y = column_or_1d(y, warn=True)
         return self._fit(X, y, sample_weight)
@@ -803,11 +818,16 @@ class EnsembleRegressor(RegressorMixin, _BaseEnsemble):
     def _combined(self, predictions, masks=None):
         """Mean or median over members (axis 0); ``masks`` selects members per row."""
         if masks is None:
-            return np.mean(predictions, axis=0) if self.combine == "mean" else np.median(predictions, axis=0)
-        masked = np.where(masks.reshape(masks.shape + (1,) * (predictions.ndim - 2)), predictions, np.nan)
+            if self.combine == "mean":
+                return np.mean(predictions, axis=0)
+            return np.median(predictions, axis=0)
+        included = masks.reshape(masks.shape + (1,) * (predictions.ndim - 2))
+        masked = np.where(included, predictions, np.nan)
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", RuntimeWarning)  # rows without any member: NaN
-            return np.nanmean(masked, axis=0) if self.combine == "mean" else np.nanmedian(masked, axis=0)
+            if self.combine == "mean":
+                return np.nanmean(masked, axis=0)
+            return np.nanmedian(masked, axis=0)
 
     def _member_predictions(self, X):
         return np.stack([member.predict(X) for member in self.estimators_])

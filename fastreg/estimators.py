@@ -134,7 +134,9 @@ class _BaseMLP(BaseEstimator):
         sizes = list(sizes) if hasattr(sizes, "__iter__") else [sizes]
         for size in sizes:
             if isinstance(size, (bool, np.bool_)) or not isinstance(size, (Integral, np.integer)):
-                raise ValueError(f"hidden_layer_sizes must hold integers, got {self.hidden_layer_sizes!r}.")
+                raise ValueError(
+                    f"hidden_layer_sizes must hold integers, got {self.hidden_layer_sizes!r}."
+                )
             if size <= 0:
                 raise ValueError(f"hidden_layer_sizes must be > 0, got {sizes}.")
         return [int(size) for size in sizes]
@@ -146,11 +148,14 @@ class _BaseMLP(BaseEstimator):
         dropouts = list(np.ravel(np.asarray(self.dropout, dtype=object)))
         if len(dropouts) != n_hidden:
             raise ValueError(
-                f"dropout must be one float or one per hidden layer ({n_hidden}), got {self.dropout!r}."
+                f"dropout must be one float or one per hidden layer ({n_hidden}), "
+                f"got {self.dropout!r}."
             )
         for p in dropouts:
             if isinstance(p, bool) or not isinstance(p, Real) or not 0 <= p < 1:
-                raise ValueError(f"dropout probabilities must be floats in [0, 1), got {self.dropout!r}.")
+                raise ValueError(
+                    f"dropout probabilities must be floats in [0, 1), got {self.dropout!r}."
+                )
         return [float(p) for p in dropouts]
 
     def _uses_random_extras(self, dropouts):
@@ -159,7 +164,8 @@ class _BaseMLP(BaseEstimator):
     def _check_solver_extras(self, dropouts):
         if self.solver != "lbfgs":
             return
-        used = [name for name in STOCHASTIC_ONLY_EXTRAS if name != "dropout" and getattr(self, name)]
+        used = [name for name in STOCHASTIC_ONLY_EXTRAS
+                if name != "dropout" and getattr(self, name)]
         if any(p > 0 for p in dropouts):
             used.insert(0, "dropout")
         if used:
@@ -196,7 +202,8 @@ class _BaseMLP(BaseEstimator):
             optimizer = Adam(self.learning_rate_init, self.beta_1, self.beta_2, self.epsilon)
         else:  # 'sgd'; 'lbfgs' only evaluates losses and gradients
             momentum = self.momentum if self.solver == "sgd" else 0.0
-            optimizer = SGD(self.learning_rate_init, momentum, bool(self.nesterovs_momentum and momentum > 0))
+            nesterov = bool(self.nesterovs_momentum and momentum > 0)
+            optimizer = SGD(self.learning_rate_init, momentum, nesterov)
         regularizers = [L2(self.alpha)] if self.alpha > 0 else []
         if self.l1 > 0:
             regularizers.append(L1(self.l1))
@@ -277,7 +284,8 @@ class _BaseMLP(BaseEstimator):
             )
         if network is not None:
             dtype = network.dtype
-        seed = self._random_state.randint(np.iinfo(np.int32).max) if self._uses_random_extras(dropouts) else 0
+        seed = (self._random_state.randint(np.iinfo(np.int32).max)
+                if self._uses_random_extras(dropouts) else 0)
         network = self._build_network(hidden, dropouts, dtype, seed)
         network.initialize(self.n_features_in_)
         network.set_weights(self.coefs_, self.intercepts_)
@@ -292,7 +300,8 @@ class _BaseMLP(BaseEstimator):
         or their items), checked by its set_weights."""
         network = self._network
         coefs, intercepts = self.coefs_, self.intercepts_
-        if coefs is network.coefs_ and intercepts is network.intercepts_ and network._public_arrays_unchanged():
+        if (coefs is network.coefs_ and intercepts is network.intercepts_
+                and network._public_arrays_unchanged()):
             return
         if not isinstance(coefs, (list, tuple)) or not isinstance(intercepts, (list, tuple)):
             raise ValueError("coefs_ and intercepts_ must be lists of arrays.")
@@ -300,7 +309,8 @@ class _BaseMLP(BaseEstimator):
         self.coefs_, self.intercepts_ = network.coefs_, network.intercepts_
 
     # ------------------------------------------------------------------ fitting
-    def _fit(self, X, y, sample_weight=None, incremental=False, validation_data=None, epoch_learning_rate=None):
+    def _fit(self, X, y, sample_weight=None, incremental=False, validation_data=None,
+             epoch_learning_rate=None):
         if epoch_learning_rate is not None:
             epoch_learning_rate = check_positive_finite(epoch_learning_rate, "epoch_learning_rate")
         hidden = self._hidden_layer_sizes()
@@ -321,7 +331,8 @@ class _BaseMLP(BaseEstimator):
         if sample_weight is not None:
             sample_weight = sample_weight.astype(network.dtype, copy=False)
         if self.solver in STOCHASTIC_SOLVERS:
-            self._fit_stochastic(network, X, Y, sample_weight, incremental, validation_data, epoch_learning_rate)
+            self._fit_stochastic(network, X, Y, sample_weight, incremental, validation_data,
+                                 epoch_learning_rate)
         else:
             if validation_data is not None:
                 raise ValueError("validation_data needs solver='sgd' or 'adam'.")
@@ -342,7 +353,8 @@ class _BaseMLP(BaseEstimator):
             X = X.toarray()
         arrays = network.coefs_ + network.intercepts_
         bounds = np.cumsum([0] + [a.size for a in arrays])
-        weight_sum = X.shape[0] if sample_weight is None else float(np.sum(sample_weight, dtype=np.float64))
+        weight_sum = (X.shape[0] if sample_weight is None
+                      else float(np.sum(sample_weight, dtype=np.float64)))
 
         def unpack(packed):
             for array, start, stop in zip(arrays, bounds[:-1], bounds[1:]):
@@ -352,7 +364,8 @@ class _BaseMLP(BaseEstimator):
         # the loss where the line search tries long steps; the engine's exact loss is not
         # bounded. Evaluating scikit-learn's loss function on the outputs keeps the line
         # search, and so the model, the same (the gradients are the same either way).
-        clipped_loss = self.out_activation_ in ("softmax", "logistic") and self._label_smoothing() == 0
+        clipped_loss = (self.out_activation_ in ("softmax", "logistic")
+                        and self._label_smoothing() == 0)
 
         def loss_and_gradient(packed):
             if not np.isfinite(packed).all():
@@ -360,14 +373,17 @@ class _BaseMLP(BaseEstimator):
                 # rather than write them into the network.
                 return np.inf, np.zeros_like(packed)
             unpack(packed)
-            loss, grad_coefs, grad_intercepts = network.loss_gradient(X, Y, sample_weight=sample_weight)
+            loss, grad_coefs, grad_intercepts = network.loss_gradient(X, Y,
+                                                                      sample_weight=sample_weight)
             squares = sum(float(np.dot(c.ravel(), c.ravel())) for c in network.coefs_)
             penalty = 0.5 * self.alpha * squares / weight_sum
             if clipped_loss:
-                data_loss = LOSS_FUNCTIONS[self._loss_function_name()](Y, network.predict(X), sample_weight)
+                loss_function = LOSS_FUNCTIONS[self._loss_function_name()]
+                data_loss = loss_function(Y, network.predict(X), sample_weight)
             else:
                 data_loss = self._loss_for_sklearn(loss - penalty, 0.0)
-            gradient = np.concatenate([g.ravel() for g in grad_coefs + grad_intercepts]).astype(np.float64)
+            gradient = np.concatenate([g.ravel() for g in grad_coefs + grad_intercepts])
+            gradient = gradient.astype(np.float64)
             return data_loss + penalty, gradient
 
         iprint = 1 if self.verbose is True or self.verbose >= 1 else -1
@@ -427,11 +443,13 @@ class _BaseMLP(BaseEstimator):
         y_val = np.asarray(y_val)
         if y_val.shape[0] != X_val.shape[0]:
             raise ValueError(
-                f"validation_data: X_val has {X_val.shape[0]} samples but y_val has {y_val.shape[0]}."
+                f"validation_data: X_val has {X_val.shape[0]} samples "
+                f"but y_val has {y_val.shape[0]}."
             )
         return X_val, y_val
 
-    def _fit_stochastic(self, network, X, Y, sample_weight, incremental, validation_data, epoch_learning_rate=None):
+    def _fit_stochastic(self, network, X, Y, sample_weight, incremental, validation_data,
+                        epoch_learning_rate=None):
         if not hasattr(self, "loss_curve_"):  # the previous fit used 'lbfgs'
             self._reset_stochastic_records()
         if not incremental or not hasattr(self, "_learning_rate_now"):
@@ -444,12 +462,14 @@ class _BaseMLP(BaseEstimator):
             network.reset_average()
         if self.early_stopping and incremental:
             raise ValueError("partial_fit does not support early_stopping=True")
-        X_train, Y_train, w_train, validation = self._validation_split(X, Y, sample_weight, validation_data)
+        X_train, Y_train, w_train, validation = self._validation_split(X, Y, sample_weight,
+                                                                       validation_data)
         if validation is not None and self.validation_scores_ is None:
             self.validation_scores_ = []
             self.validation_loss_curve_ = []
             self.best_validation_score_ = -np.inf
-        stop_on_validation = (self.early_stopping or self.stopping_criterion is not None) and validation is not None
+        stop_on_validation = ((self.early_stopping or self.stopping_criterion is not None)
+                              and validation is not None)
         criterion = None
         self.stopping_reason_ = None
         if self.stopping_criterion is not None and validation is None and not incremental:
@@ -466,13 +486,15 @@ class _BaseMLP(BaseEstimator):
             batch_size = min(200, n_samples)
         else:
             if self.batch_size > n_samples:
-                warnings.warn("Got `batch_size` less than 1 or larger than sample size. It is going to be clipped")
+                warnings.warn("Got `batch_size` less than 1 or larger than sample size. "
+                              "It is going to be clipped")
             batch_size = min(self.batch_size, n_samples)
         sample_order = np.arange(n_samples)
         self.n_iter_ = 0
         diverged = None
         try:
-            with network.training_session(X_train, Y_train, batch_size=batch_size, sample_weight=w_train) as session:
+            with network.training_session(X_train, Y_train, batch_size=batch_size,
+                                          sample_weight=w_train) as session:
                 for _ in range(self.max_iter):
                     start = time.perf_counter()
                     if self.shuffle:
@@ -485,7 +507,8 @@ class _BaseMLP(BaseEstimator):
                     try:
                         if self.n_iter_ == 0:
                             record = session.run_epoch(
-                                learning_rate=learning_rate, shuffle=False, order=sample_order if self.shuffle else None
+                                learning_rate=learning_rate, shuffle=False,
+                                order=sample_order if self.shuffle else None
                             )
                         else:
                             # The same session, and a rate and order of the kind run_epoch
@@ -509,20 +532,24 @@ class _BaseMLP(BaseEstimator):
                         self._print_epoch(time.perf_counter() - start, validation is not None)
                     self._update_no_improvement_count(stop_on_validation)
                     if best is not None:
-                        monitored = self.validation_loss_curve_ if criterion is not None else self.validation_scores_
+                        monitored = (self.validation_loss_curve_ if criterion is not None
+                                     else self.validation_scores_)
                         best.update(monitored[-1], self.coefs_, self.intercepts_, self.n_iter_)
                     if self.solver == "sgd" and self.learning_rate == "invscaling":
-                        self._learning_rate_now = self.learning_rate_init / (self.t_ + 1) ** self.power_t
+                        self._learning_rate_now = (self.learning_rate_init
+                                                   / (self.t_ + 1) ** self.power_t)
                     if criterion is not None:
                         if self._criterion_stops(criterion):
                             break
-                    elif self._no_improvement_count > self.n_iter_no_change and self._should_stop(stop_on_validation):
+                    elif (self._no_improvement_count > self.n_iter_no_change
+                          and self._should_stop(stop_on_validation)):
                         break
                     if incremental:
                         break
                     if self.n_iter_ == self.max_iter:
                         warnings.warn(
-                            f"Stochastic Optimizer: Maximum iterations ({self.max_iter}) reached and "
+                            f"Stochastic Optimizer: Maximum iterations ({self.max_iter}) "
+                            "reached and "
                             "the optimization hasn't converged yet.",
                             ConvergenceWarning,
                         )
@@ -546,7 +573,8 @@ class _BaseMLP(BaseEstimator):
         from.
         """
         if criterion is None:
-            best = BestWeights("max").keep(self.best_validation_score_, self._best_coefs, self._best_intercepts)
+            best = BestWeights("max").keep(self.best_validation_score_, self._best_coefs,
+                                           self._best_intercepts)
         else:
             best = BestWeights("min").keep(math.inf, self.coefs_, self.intercepts_)
         self._best_coefs, self._best_intercepts = best.coefs_, best.intercepts_
@@ -650,7 +678,8 @@ class _BaseMLP(BaseEstimator):
     def _should_stop(self, stop_on_validation):
         """No improvement for n_iter_no_change epochs: stop, or lower an adaptive rate."""
         what = "Validation score" if stop_on_validation else "Training loss"
-        message = f"{what} did not improve more than tol={self.tol:f} for {self.n_iter_no_change} consecutive epochs."
+        message = (f"{what} did not improve more than tol={self.tol:f} "
+                   f"for {self.n_iter_no_change} consecutive epochs.")
         if self.solver != "sgd" or self.learning_rate != "adaptive":
             if self.verbose:
                 print(message + " Stopping.")
@@ -686,11 +715,13 @@ class _BaseMLP(BaseEstimator):
         if "_network" not in self.__dict__:
             return params, None
         self._sync_network_weights()
+        excluded = ("_random_state", "coefs_", "intercepts_", "classes_", "_label_binarizer")
         state = {name: value for name, value in vars(self).items() if name not in params
-                 and name not in ("_random_state", "coefs_", "intercepts_", "classes_", "_label_binarizer")}
+                 and name not in excluded}
         if "_label_binarizer" in self.__dict__:
             binarizer = self._label_binarizer
-            state["_label_binarizer"] = {"classes_": binarizer.classes_, "y_type_": binarizer.y_type_,
+            state["_label_binarizer"] = {"classes_": binarizer.classes_,
+                                         "y_type_": binarizer.y_type_,
                                          "sparse_input_": binarizer.sparse_input_}
         return params, state
 
@@ -712,26 +743,30 @@ class _BaseMLP(BaseEstimator):
         optional = {"feature_names_in_", "loss_", "best_loss_", "loss_curve_", "validation_scores_",
                     "validation_loss_curve_", "best_validation_score_", "stopping_reason_",
                     "_no_improvement_count", "_learning_rate_now", "_lowest_validation_loss"}
-        check.keys(state, required | (optional & set(state)), f"the fitted attributes of {cls.__name__}")
+        check.keys(state, required | (optional & set(state)),
+                   f"the fitted attributes of {cls.__name__}")
         network = check.instance(state["_network"], Network, "_network")
         if network.coefs_ is None or not all(isinstance(layer, Dense) for layer in network.layers):
             raise check.InvalidState("_network must be a network of Dense layers with weights.")
         for name in ("n_iter_", "t_", "_no_improvement_count"):
             if name in state:
                 check.integer(state[name], name)
-        outputs = {"softmax": "softmax_cross_entropy", "logistic": "logistic_cross_entropy"} if classifier else {
-            "identity": "squared_error", "exp": "poisson"}
+        if classifier:
+            outputs = {"softmax": "softmax_cross_entropy", "logistic": "logistic_cross_entropy"}
+        else:
+            outputs = {"identity": "squared_error", "exp": "poisson"}
         check.text(state["out_activation_"], "out_activation_", outputs)
         if (check.integer(state["n_features_in_"], "n_features_in_", 1) != network.n_features_in_
                 or check.integer(state["n_outputs_"], "n_outputs_", 1) != network.n_outputs
                 or check.integer(state["n_layers_"], "n_layers_", 2) != len(network.layers) + 1
                 or outputs[state["out_activation_"]] != network.loss):
-            raise check.InvalidState("n_features_in_, n_outputs_, n_layers_ and out_activation_ do not match "
-                                     "the network.")
+            raise check.InvalidState("n_features_in_, n_outputs_, n_layers_ and out_activation_ "
+                                     "do not match the network.")
         for name in ("loss_", "best_loss_", "best_validation_score_", "_lowest_validation_loss"):
             if name in state:
                 check.real(state[name], name, none=True)
-        if "_learning_rate_now" in state and not 0 < check.real(state["_learning_rate_now"], "rate") < math.inf:
+        if ("_learning_rate_now" in state
+                and not 0 < check.real(state["_learning_rate_now"], "rate") < math.inf):
             raise check.InvalidState("_learning_rate_now must be a positive finite rate.")
         for name in ("loss_curve_", "validation_scores_", "validation_loss_curve_"):
             if name in state:
@@ -739,12 +774,13 @@ class _BaseMLP(BaseEstimator):
         check.text(state.get("stopping_reason_"), "stopping_reason_", none=True)
         check.instance(state["_network_built_from"], tuple, "_network_built_from")
         shapes = [w.shape for w in network.coefs_]
-        state["_best_coefs"] = check.arrays(state["_best_coefs"], "_best_coefs", shapes, network.dtype)
+        state["_best_coefs"] = check.arrays(state["_best_coefs"], "_best_coefs", shapes,
+                                            network.dtype)
         state["_best_intercepts"] = check.arrays(state["_best_intercepts"], "_best_intercepts",
                                                  [(s[1],) for s in shapes], network.dtype)
         if "feature_names_in_" in state:
-            names = check.array(state["feature_names_in_"], "feature_names_in_", shape=(network.n_features_in_,),
-                                dtype=object)
+            names = check.array(state["feature_names_in_"], "feature_names_in_",
+                                shape=(network.n_features_in_,), dtype=object)
             check.instance(names[0] if len(names) else "", str, "feature_names_in_")
         if classifier:
             state["_label_binarizer"] = cls._checked_binarizer(state["_label_binarizer"], state)
@@ -761,21 +797,27 @@ class _BaseMLP(BaseEstimator):
 
         check.keys(entry, ("classes_", "y_type_", "sparse_input_"), "_label_binarizer")
         classes = check.array(entry["classes_"], "classes_", kinds="biufUO")
-        kind = check.text(entry["y_type_"], "label type", ("binary", "multiclass", "multilabel-indicator"))
+        kind = check.text(entry["y_type_"], "label type",
+                          ("binary", "multiclass", "multilabel-indicator"))
         n_outputs = state["n_outputs_"]
         if classes.ndim != 1 or not np.array_equal(np.unique(classes), classes):
-            raise check.InvalidState("classes_ must be a vector of distinct labels in increasing order.")
+            raise check.InvalidState(
+                "classes_ must be a vector of distinct labels in increasing order."
+            )
         if classes.dtype == object and not all(isinstance(label, str) for label in classes):
             raise check.InvalidState("classes_ must be numbers or strings.")
         consistent = {
-            "binary": n_outputs == 1 and 1 <= len(classes) <= 2 and state["out_activation_"] == "logistic",
+            "binary": (n_outputs == 1 and 1 <= len(classes) <= 2
+                       and state["out_activation_"] == "logistic"),
             "multiclass": n_outputs == len(classes) >= 2 and state["out_activation_"] == "softmax",
-            "multilabel-indicator": (n_outputs == len(classes) and np.array_equal(classes, np.arange(n_outputs))
+            "multilabel-indicator": (n_outputs == len(classes)
+                                     and np.array_equal(classes, np.arange(n_outputs))
                                      and state["out_activation_"] == "logistic"),
         }[kind]
         if not consistent:
-            raise check.InvalidState(f"{len(classes)} classes of label type {kind} do not fit a network of "
-                                     f"{n_outputs} {state['out_activation_']} outputs.")
+            raise check.InvalidState(f"{len(classes)} classes of label type {kind} do not fit "
+                                     f"a network of {n_outputs} {state['out_activation_']} "
+                                     "outputs.")
         binarizer = LabelBinarizer()
         binarizer.classes_, binarizer.y_type_ = classes, kind
         binarizer.sparse_input_ = check.instance(entry["sparse_input_"], bool, "sparse_input_")
@@ -797,7 +839,8 @@ class _BaseMLP(BaseEstimator):
         if network is None:
             check_is_fitted(self)
         plain = _is_plain_dense(X, self.n_features_in_) and "feature_names_in_" not in self.__dict__
-        if plain and self.coefs_ is network.coefs_ and self.intercepts_ is network.intercepts_ and X.dtype == network.dtype and X.flags.c_contiguous and X.shape[0] > 0:
+        if (plain and self.coefs_ is network.coefs_ and self.intercepts_ is network.intercepts_
+                and X.dtype == network.dtype and X.flags.c_contiguous and X.shape[0] > 0):
             # A sum that overflows only sends X down the thorough path below.
             if math.isfinite(X.sum()):
                 output = network._predict_checked(X)
@@ -806,7 +849,8 @@ class _BaseMLP(BaseEstimator):
                 if output is not None and math.isfinite(output.sum()):
                     return output
         if not plain:
-            X = validate_data(self, X, accept_sparse=["csr", "csc"], dtype=(np.float64, np.float32), reset=False)
+            X = validate_data(self, X, accept_sparse=["csr", "csc"], dtype=(np.float64, np.float32),
+                              reset=False)
         self._sync_network_weights()
         return network.predict(X)
 
@@ -821,12 +865,15 @@ class _BaseMLP(BaseEstimator):
         """
         network = self.__dict__.get("_network")
         if network is None or not network.history_["learning_rate"]:
-            raise AttributeError("epoch_learning_rate_ exists after an epoch of solver 'sgd' or 'adam'.")
+            raise AttributeError(
+                "epoch_learning_rate_ exists after an epoch of solver 'sgd' or 'adam'."
+            )
         return network.history_["learning_rate"][-1]
 
     def _has_stochastic_solver(self):
         if self.solver not in STOCHASTIC_SOLVERS:
-            raise AttributeError(f"partial_fit is only available for stochastic optimizers. {self.solver} is not stochastic.")
+            raise AttributeError(f"partial_fit is only available for stochastic optimizers. "
+                                 f"{self.solver} is not stochastic.")
         return True
 
     def __sklearn_tags__(self):
@@ -1112,7 +1159,8 @@ class MLPClassifier(ClassifierMixin, _BaseMLP):
                         f"previous call to fit. Previously got {self.classes_}, `y` has {classes}"
                     )
             elif len(np.setdiff1d(classes, self.classes_, assume_unique=True)):
-                raise ValueError(f"`y` has classes not in `self.classes_`. `self.classes_` has {self.classes_}. 'y' has {classes}.")
+                raise ValueError(f"`y` has classes not in `self.classes_`. "
+                                 f"`self.classes_` has {self.classes_}. 'y' has {classes}.")
         Y = self._label_binarizer.transform(y)
         return X, Y.astype(X.dtype)
 
@@ -1121,7 +1169,9 @@ class MLPClassifier(ClassifierMixin, _BaseMLP):
         if self._label_binarizer.y_type_ != "multilabel-indicator":
             unknown = np.setdiff1d(unique_labels(y_val), self.classes_)
             if len(unknown):
-                raise ValueError(f"validation_data: y_val has classes not in `self.classes_`: {unknown}.")
+                raise ValueError(
+                    f"validation_data: y_val has classes not in `self.classes_`: {unknown}."
+                )
         Y_val = self._label_binarizer.transform(y_val).astype(self._network.dtype)
         return Y_val, y_val
 
@@ -1383,7 +1433,8 @@ class MLPRegressor(RegressorMixin, _BaseMLP):
         y_val = column_or_1d(y_val, warn=True) if y_val.ndim == 2 and y_val.shape[1] == 1 else y_val
         Y_val = np.asarray(y_val, dtype=np.float64).reshape(y_val.shape[0], -1)
         if Y_val.shape[1] != self.n_outputs_:
-            raise ValueError(f"validation_data: y_val has {Y_val.shape[1]} outputs; expected {self.n_outputs_}.")
+            raise ValueError(f"validation_data: y_val has {Y_val.shape[1]} outputs; "
+                             f"expected {self.n_outputs_}.")
         return finite_as(Y_val, "validation_data: y_val", self._network.dtype), y_val
 
     def _labels_of(self, Y):

@@ -86,8 +86,8 @@ GENERATOR_STATES = {
     "PCG64": _PCG_STATE,
     "PCG64DXSM": _PCG_STATE,
     "MT19937": {"state": {"key": (624, np.uint32), "pos": 625}},
-    "Philox": {"state": {"counter": (4, np.uint64), "key": (2, np.uint64)}, "buffer": (4, np.uint64),
-               "buffer_pos": 5, "has_uint32": 2, "uinteger": 2**32},
+    "Philox": {"state": {"counter": (4, np.uint64), "key": (2, np.uint64)},
+               "buffer": (4, np.uint64), "buffer_pos": 5, "has_uint32": 2, "uinteger": 2**32},
     "SFC64": {"state": {"state": (4, np.uint64)}, "has_uint32": 2, "uinteger": 2**32},
 }
 #: What a RandomState adds to its bit generator's state.
@@ -106,8 +106,8 @@ MAX_DEPTH = 64
 _MEMBER_NAME = re.compile(r"[A-Za-z0-9_.\-]{1,200}\.npy")
 
 #: What reading a damaged zip member or .npy header may raise (zipfile, numpy's header parser).
-_CORRUPT = (zipfile.BadZipFile, zipfile.LargeZipFile, OSError, EOFError, ValueError, TypeError, SyntaxError,
-            OverflowError, NotImplementedError, struct.error, tokenize.TokenError)
+_CORRUPT = (zipfile.BadZipFile, zipfile.LargeZipFile, OSError, EOFError, ValueError, TypeError,
+            SyntaxError, OverflowError, NotImplementedError, struct.error, tokenize.TokenError)
 
 
 class _NotModelFile(ValueError):
@@ -153,17 +153,22 @@ class _Writer:
         if isinstance(value, list):
             return [self.value(item, f"{where}[{i}]", depth + 1) for i, item in enumerate(value)]
         if type(value) is tuple:
-            return {"tuple": [self.value(item, f"{where}[{i}]", depth + 1) for i, item in enumerate(value)]}
+            return {"tuple": [self.value(item, f"{where}[{i}]", depth + 1)
+                              for i, item in enumerate(value)]}
         if type(value) is dict:
             if not all(isinstance(key, str) for key in value):
-                raise ValueError(f"{where} is a dict whose keys are not all strings: it cannot be saved.")
-            return {"dict": {key: self.value(item, f"{where}.{key}", depth + 1) for key, item in value.items()}}
+                raise ValueError(
+                    f"{where} is a dict whose keys are not all strings: it cannot be saved."
+                )
+            return {"dict": {key: self.value(item, f"{where}.{key}", depth + 1)
+                             for key, item in value.items()}}
         if type(value) is np.ndarray:
             return self.array(value, where)
         if type(value) is np.random.Generator:
             return {"generator": self.value(value.bit_generator.state, f"{where}.state", depth + 1)}
         if type(value) is np.random.RandomState:
-            return {"random_state": self.value(value.get_state(legacy=False), f"{where}.state", depth + 1)}
+            return {"random_state": self.value(value.get_state(legacy=False), f"{where}.state",
+                                               depth + 1)}
         if _model_class_name(value) is not None:
             return {"model": self.model(value, where)}
         cls = SETTINGS.get(type(value).__name__)
@@ -182,7 +187,8 @@ class _Writer:
     def array(self, array, where):
         if array.dtype == object:
             if not all(isinstance(item, str) for item in array.flat):
-                raise ValueError(f"{where} is an object array of other things than str: it cannot be saved.")
+                raise ValueError(f"{where} is an object array of other things than str: "
+                                 "it cannot be saved.")
             kind, array = "strings", array.astype(str)
         else:
             kind = "array"
@@ -211,8 +217,9 @@ def save(model, path):
 
     Parameters
     ----------
-    model : Network, MLPClassifier, MLPRegressor, Conv1DClassifier, EnsembleClassifier or EnsembleRegressor
-        Fitted or not.
+    model : fastreg model
+        A Network, MLPClassifier, MLPRegressor, Conv1DClassifier, EnsembleClassifier or
+        EnsembleRegressor, fitted or not.
     path : str or path-like
         Destination file; it is written as given (no extension is added).
 
@@ -234,7 +241,8 @@ def save(model, path):
     if name is None:
         raise TypeError(f"save takes a fastreg {', '.join(MODELS)}; got {type(model).__name__}.")
     writer = _Writer()
-    meta = {"format": FORMAT_NAME, "format_version": FORMAT_VERSION, "model": writer.model(model, name)}
+    meta = {"format": FORMAT_NAME, "format_version": FORMAT_VERSION,
+            "model": writer.model(model, name)}
     text = json.dumps(meta, allow_nan=True)
     with zipfile.ZipFile(path, "w", compression=zipfile.ZIP_STORED, allowZip64=True) as archive:
         for member, array in [(METADATA, np.array(text))] + list(writer.arrays.items()):
@@ -273,7 +281,9 @@ class _Archive:
         for info in infos:
             name = info.filename
             if not _MEMBER_NAME.fullmatch(name):
-                raise InvalidState(f"member {_short_repr(name)} is not a .npy array of a plain name.")
+                raise InvalidState(
+                    f"member {_short_repr(name)} is not a .npy array of a plain name."
+                )
             if name[:-4] in self.headers:
                 raise InvalidState(f"member {name} appears twice.")
             if info.flag_bits & 0x1:
@@ -282,12 +292,15 @@ class _Archive:
                 raise InvalidState(
                     f"member {name} is compressed; fastreg files store their arrays uncompressed, "
                     "so that no member may claim more memory than the file's own bytes.")
-            if info.compress_size != info.file_size or info.header_offset + info.compress_size > size:
-                raise InvalidState(f"member {name} claims {info.file_size} bytes, which the file does not hold.")
+            if (info.compress_size != info.file_size
+                    or info.header_offset + info.compress_size > size):
+                raise InvalidState(f"member {name} claims {info.file_size} bytes, "
+                                   "which the file does not hold.")
             total += info.compress_size
             self.headers[name[:-4]] = info
         if total > size:
-            raise InvalidState(f"the members claim {total} bytes in all, more than the file's {size}: they overlap.")
+            raise InvalidState(f"the members claim {total} bytes in all, "
+                               f"more than the file's {size}: they overlap.")
         for name, info in self.headers.items():
             self.headers[name] = self._header(name, info)
 
@@ -307,7 +320,8 @@ class _Archive:
             raise InvalidState(f"member {name} is not a valid .npy array: {error}") from None
         if (dtype.hasobject or dtype.names is not None or dtype.subdtype is not None
                 or dtype.kind not in ARRAY_KINDS or dtype.itemsize == 0):
-            raise InvalidState(f"member {name} has dtype {dtype}: a model file holds numbers and text only.")
+            raise InvalidState(f"member {name} has dtype {dtype}: "
+                               "a model file holds numbers and text only.")
         if not all(isinstance(n, int) and n >= 0 for n in shape):
             raise InvalidState(f"member {name} has the invalid shape {shape}.")
         nbytes = dtype.itemsize * _product(shape)
@@ -321,7 +335,8 @@ class _Archive:
         """The array ``name``, each at most once; its size was checked with its header."""
         entry = self.headers.pop(name, None)
         if not isinstance(entry, tuple):
-            raise InvalidState(f"{where} refers to array {_short_repr(name)}, which the file does not hold "
+            raise InvalidState(f"{where} refers to array {_short_repr(name)}, "
+                               "which the file does not hold "
                                "(or which another entry took already).")
         info, shape, fortran, dtype, offset = entry
         array = np.empty(shape[::-1] if fortran else shape, dtype=dtype)
@@ -370,7 +385,8 @@ class _Reader:
         entry = _state.keys(entry, ("class", "params", "state"), f"{where}: model entry")
         name = entry["class"]
         if not isinstance(name, str) or name not in MODELS:
-            raise InvalidState(f"{where}: unknown model class {_short_repr(name)} (a file holds {sorted(MODELS)}).")
+            raise InvalidState(f"{where}: unknown model class {_short_repr(name)} "
+                               f"(a file holds {sorted(MODELS)}).")
         try:
             cls = getattr(importlib.import_module(MODELS[name]), name)
         except ImportError as error:
@@ -399,21 +415,25 @@ class _Reader:
         if not isinstance(value, dict):
             raise InvalidState(f"{where} has an unexpected type.")
         if raw_dict:  # a model's params or state: a mapping of names
-            return {key: self.value(item, f"{where}.{key}", depth + 1) for key, item in value.items()}
+            return {key: self.value(item, f"{where}.{key}", depth + 1)
+                    for key, item in value.items()}
         if len(value) != 1:
             raise InvalidState(f"{where} is a JSON object with other than one key.")
         (tag, content), = value.items()
         if tag == "tuple" and isinstance(content, list):
             return tuple(self.value(content, where, depth + 1))
         if tag == "dict" and isinstance(content, dict):
-            return {key: self.value(item, f"{where}.{key}", depth + 1) for key, item in content.items()}
+            return {key: self.value(item, f"{where}.{key}", depth + 1)
+                    for key, item in content.items()}
         if tag in ("array", "strings") and isinstance(content, str):
             if tag == "strings" and self.archive.items(content) > MAX_STRINGS:
                 raise InvalidState(f"{where}: more than {MAX_STRINGS} strings.")
             array = self.archive.read(content, where)
             if tag == "strings":
                 if array.dtype.kind != "U":
-                    raise InvalidState(f"{where}: strings stored in an array of dtype {array.dtype}.")
+                    raise InvalidState(
+                        f"{where}: strings stored in an array of dtype {array.dtype}."
+                    )
                 array = array.astype(object)
             return array
         if tag in ("generator", "random_state") and isinstance(content, dict):
@@ -423,9 +443,12 @@ class _Reader:
             cls = SETTINGS.get(name) if isinstance(name, str) else None
             if cls is None:
                 raise InvalidState(f"{where}: unknown settings class {_short_repr(name)}.")
-            arguments = self.value(arguments, where, depth + 1, raw_dict=True) if isinstance(arguments, dict) else None
+            arguments = (self.value(arguments, where, depth + 1, raw_dict=True)
+                         if isinstance(arguments, dict) else None)
             if arguments is None or set(arguments) != set(_settings_arguments(cls)):
-                raise InvalidState(f"{where}: {name} needs the arguments {_settings_arguments(cls)}.")
+                raise InvalidState(
+                    f"{where}: {name} needs the arguments {_settings_arguments(cls)}."
+                )
             try:
                 return cls(**arguments)
             except (ValueError, TypeError) as error:
@@ -440,7 +463,8 @@ class _Reader:
         if name not in BIT_GENERATORS:
             raise InvalidState(f"{where}: unknown bit generator {_short_repr(name)}.")
         schema = {"bit_generator": str, **GENERATOR_STATES[name]}
-        _check_schema(state, schema if tag == "generator" else {**schema, **RANDOM_STATE_EXTRA}, f"{where}")
+        _check_schema(state, schema if tag == "generator" else {**schema, **RANDOM_STATE_EXTRA},
+                      f"{where}")
         try:
             if tag == "generator":
                 bit_generator = BIT_GENERATORS[name]()
@@ -450,7 +474,8 @@ class _Reader:
             random_state.set_state(state)
             return random_state
         except (ValueError, TypeError, KeyError, OverflowError) as error:
-            raise InvalidState(f"{where}: invalid generator state ({type(error).__name__}: {error}).") from None
+            raise InvalidState(f"{where}: invalid generator state "
+                               f"({type(error).__name__}: {error}).") from None
 
 
 def _check_schema(value, schema, where):
@@ -514,7 +539,8 @@ def load(path):
             raise ValueError(f"{shown} is not a fastreg model file: {error}.") from None
         except (ValueError, TypeError, KeyError, RecursionError, OverflowError, EOFError,
                 zipfile.BadZipFile, struct.error, io.UnsupportedOperation) as error:
-            message = str(error) if isinstance(error, InvalidState) else f"{type(error).__name__}: {error}"
+            message = (str(error) if isinstance(error, InvalidState)
+                       else f"{type(error).__name__}: {error}")
             raise ValueError(f"{shown} is not a valid fastreg model file: {message}") from None
 
 
@@ -527,8 +553,8 @@ def _load_archive(archive):
         raise _NotModelFile("its metadata does not name the fastreg format")
     version = meta.get("format_version")
     if version != FORMAT_VERSION:
-        raise InvalidState(f"format version {_short_repr(version)} is not supported (this fastreg reads "
-                           f"version {FORMAT_VERSION}).")
+        raise InvalidState(f"format version {_short_repr(version)} is not supported "
+                           f"(this fastreg reads version {FORMAT_VERSION}).")
     _state.keys(meta, ("format", "format_version", "model"), "the metadata")
     model = _Reader(archive).model(meta["model"], "model")
     if archive.unread():

@@ -274,13 +274,17 @@ class Network:
         is wrong."""
         layers = self.layers
         if not isinstance(layers, (list, tuple)) or not layers:
-            raise ValueError(f"layers must be a non-empty list of Dense and Conv1D layers, got {layers!r}.")
+            raise ValueError(
+                f"layers must be a non-empty list of Dense and Conv1D layers, got {layers!r}."
+            )
         for layer in layers:
             if not isinstance(layer, (Dense, Conv1D)):
                 raise TypeError(f"layers must be Dense or Conv1D objects, got {layer!r}.")
         kinds = [isinstance(layer, Conv1D) for layer in layers]
         if any(kinds[i + 1] and not kinds[i] for i in range(len(kinds) - 1)) or kinds[-1]:
-            raise ValueError("layers: Conv1D layers must come first, before the Dense layers and the output.")
+            raise ValueError(
+                "layers: Conv1D layers must come first, before the Dense layers and the output."
+            )
         output = layers[-1]
         if output.activation != "identity" or output.dropout != 0:
             raise ValueError(
@@ -295,7 +299,8 @@ class Network:
         regularization = combine(as_tuple(self.regularizers))
         if isinstance(self.optimizer, AdamW):
             if regularization["weight_decay"] > 0:
-                raise ValueError("regularizers: give weight decay once, AdamW(weight_decay=...) or WeightDecay.")
+                raise ValueError("regularizers: give weight decay once, "
+                                 "AdamW(weight_decay=...) or WeightDecay.")
             regularization["weight_decay"] = float(self.optimizer.weight_decay)
         settings = {"regularization": regularization}
         settings["input_dropout"] = check_probability(self.input_dropout, "input_dropout")
@@ -306,11 +311,17 @@ class Network:
             if settings[name] > 0 and not cross_entropy:
                 raise ValueError(f"{name} applies to the cross-entropy losses only.")
         if self.augment is not None and not callable(self.augment):
-            raise TypeError(f"augment must be a callable (X_batch, rng) -> X_batch, got {self.augment!r}.")
+            raise TypeError(
+                f"augment must be a callable (X_batch, rng) -> X_batch, got {self.augment!r}."
+            )
         if self.averaging is not None and not isinstance(self.averaging, (EMA, SWA)):
-            raise TypeError(f"averaging must be None, EMA(...) or SWA(...), got {self.averaging!r}.")
+            raise TypeError(
+                f"averaging must be None, EMA(...) or SWA(...), got {self.averaging!r}."
+            )
         if self.dropout_mode not in DROPOUT_MODES:
-            raise ValueError(f"dropout_mode must be one of {DROPOUT_MODES}, got {self.dropout_mode!r}.")
+            raise ValueError(
+                f"dropout_mode must be one of {DROPOUT_MODES}, got {self.dropout_mode!r}."
+            )
         settings["dtype"] = check_dtype(self.dtype)
         n_threads = self.n_threads
         if n_threads is not None and (
@@ -318,7 +329,9 @@ class Network:
             or not isinstance(n_threads, numbers.Integral)
             or not (n_threads >= 1 or n_threads == -1)
         ):
-            raise ValueError(f"n_threads must be None, -1 or a positive integer, got {n_threads!r}.")
+            raise ValueError(
+                f"n_threads must be None, -1 or a positive integer, got {n_threads!r}."
+            )
         return settings
 
     @property
@@ -398,7 +411,8 @@ class Network:
         for layer, (rows, cols) in zip(self.layers, shapes):
             factor = 2.0 if layer.activation == "logistic" else 6.0
             fan_out = cols * layer.kernel_size if isinstance(layer, Conv1D) else cols
-            weights, biases = glorot_uniform(self._rng, (rows, cols), rows, fan_out, factor, self.dtype)
+            weights, biases = glorot_uniform(self._rng, (rows, cols), rows, fan_out, factor,
+                                             self.dtype)
             self._weights.append(weights)
             self._biases.append(biases)
         self.n_features_in_ = n_features
@@ -412,7 +426,8 @@ class Network:
         be resized, and the engine keeps its own hold on the arrays it trains."""
         published = {"coefs_": self._weights, "intercepts_": self._biases}
         if self._averages is not None:
-            published.update(averaged_coefs_=self._averages[0], averaged_intercepts_=self._averages[1])
+            published.update(averaged_coefs_=self._averages[0],
+                             averaged_intercepts_=self._averages[1])
         else:
             self.averaged_coefs_ = self.averaged_intercepts_ = None
         self._published = {}
@@ -428,11 +443,13 @@ class Network:
         changed = False
         for name, (handed_out, views) in self._published.items():
             current = getattr(self, name)
-            if current is handed_out and all(a is b for a, b in zip(current, views)) and len(current) == len(views):
+            if (current is handed_out and all(a is b for a, b in zip(current, views))
+                    and len(current) == len(views)):
                 if all(v.shape == a.shape and v.dtype == a.dtype and v.strides == a.strides
                        for v, a in zip(views, self._canonical(name))):
                     continue
-                raise ValueError(f"{name}: an array was reshaped or retyped in place; assign new arrays instead.")
+                raise ValueError(f"{name}: an array was reshaped or retyped in place; "
+                                 "assign new arrays instead.")
             changed = True
             canonical = self._canonical(name)
             if not isinstance(current, (list, tuple)) or len(current) != len(canonical):
@@ -461,7 +478,8 @@ class Network:
             raise TypeError(f"{name} must be an array, got {type(given).__name__}.") from error
         if array.shape != shape:
             raise ValueError(f"{name} has shape {array.shape}; expected {shape}.")
-        if not (np.issubdtype(array.dtype, np.number) or array.dtype == bool) or np.iscomplexobj(array):
+        if (not (np.issubdtype(array.dtype, np.number) or array.dtype == bool)
+                or np.iscomplexobj(array)):
             raise TypeError(f"{name} must hold real numbers, got dtype {array.dtype}.")
         with np.errstate(over="ignore"):
             array = array.astype(self.dtype)
@@ -495,7 +513,8 @@ class Network:
         if not isinstance(swa, SWA) or epoch < swa.start or (epoch - swa.start + 1) % swa.every:
             return
         n = self._averaged_count
-        for average, current in zip(self._averages[0] + self._averages[1], self._weights + self._biases):
+        for average, current in zip(self._averages[0] + self._averages[1],
+                                    self._weights + self._biases):
             if n == 0:
                 np.copyto(average, current)
             else:
@@ -539,7 +558,8 @@ class Network:
                 )
             self.initialize(shape[0])
         checked = []
-        for name, given, own in (("coefs", coefs, self._weights), ("intercepts", intercepts, self._biases)):
+        for name, given, own in (("coefs", coefs, self._weights),
+                                 ("intercepts", intercepts, self._biases)):
             for i, (new, old) in enumerate(zip(given, own)):
                 checked.append((old, self._check_values(f"{name}[{i}]", new, old.shape)))
         for old, new in checked:
@@ -584,7 +604,8 @@ class Network:
         if actual != expected or len(self.layers) != len(actual):
             raise ValueError(
                 f"The weights have shapes {actual}, but layers and n_features_in_="
-                f"{self.n_features_in_} call for {expected}: call initialize(n_features) to start afresh."
+                f"{self.n_features_in_} call for {expected}: "
+                "call initialize(n_features) to start afresh."
             )
         self._adopt_public_arrays()
         if self._state_kind != self._optimizer_kind():
@@ -655,7 +676,8 @@ class Network:
                 if not all_finite(y):
                     raise ValueError("y contains NaN or infinity.")
                 if not np.all(y == np.round(y)):
-                    raise ValueError("1-D targets of softmax_cross_entropy must be integer class indices, got fractional values.")
+                    raise ValueError("1-D targets of softmax_cross_entropy must be integer class "
+                                     "indices, got fractional values.")
             if y.shape[0] != n_samples:
                 raise ValueError(f"X has {n_samples} samples but y has {y.shape[0]}.")
             if y.min() < 0 or y.max() >= self.n_outputs:  # before a cast to int64 could wrap
@@ -826,7 +848,8 @@ class Network:
         """
         with self._exclusive():
             X, Y, sample_weight = self._prepare(X, y, sample_weight)
-            batch_size = self._engine.batch_size if self._engine is not None else min(256, X.shape[0])
+            batch_size = (self._engine.batch_size if self._engine is not None
+                          else min(256, X.shape[0]))
             engine = self._engine_for(batch_size)
             total, squares_term = engine.evaluate(X, Y, sample_weight)
         weight_sum = float(X.shape[0] if sample_weight is None else sample_weight.sum())
@@ -903,8 +926,10 @@ class Network:
 
         with self._exclusive():
             params, state = self._current_state()
-            live = {"weights", "biases", "optimizer_state", "averages", "history", "rng", "augment_rng"}
-            return params, {key: copy.deepcopy(value) if key in live else value for key, value in state.items()}
+            live = {"weights", "biases", "optimizer_state", "averages", "history", "rng",
+                    "augment_rng"}
+            return params, {key: copy.deepcopy(value) if key in live else value
+                            for key, value in state.items()}
 
     @staticmethod
     def _saved_settings():
@@ -922,10 +947,14 @@ class Network:
                 raise ValueError("The weights do not match layers, dtype and n_features_in_: call "
                                  "initialize(n_features) or fit before saving.")
             averages = [] if self._averages is None else self._averages[0] + self._averages[1]
-            for name, arrays in (("weights", self._weights + self._biases), ("weight average", averages),
-                                 ("optimizer state", [a for s in self._optimizer_state for a in s if a is not None])):
+            optimizer_state = [a for s in self._optimizer_state for a in s if a is not None]
+            for name, arrays in (("weights", self._weights + self._biases),
+                                 ("weight average", averages),
+                                 ("optimizer state", optimizer_state)):
                 if not all(all_finite(a) for a in arrays):
-                    raise ValueError(f"NaN or infinity in the network's {name}: it cannot be saved.")
+                    raise ValueError(
+                        f"NaN or infinity in the network's {name}: it cannot be saved."
+                    )
         params = {name: getattr(self, name) for name in self._saved_settings()}
         params["dtype"] = np.dtype(self.dtype).name
         state = {
@@ -945,17 +974,19 @@ class Network:
 
         check.keys(params, cls._saved_settings(), "the network's settings")
         network = cls(**params, random_state=0)
-        check.keys(state, ("seed", "rng", "augment_rng", "n_features_in", "epochs", "steps", "history",
-                           "weights", "biases", "optimizer_state", "state_kind", "averages",
-                           "averaged_count"), "the network's state")
+        check.keys(state, ("seed", "rng", "augment_rng", "n_features_in", "epochs", "steps",
+                           "history", "weights", "biases", "optimizer_state", "state_kind",
+                           "averages", "averaged_count"), "the network's state")
         network._seed = check.integer(state["seed"], "seed")
         network._rng = check.instance(state["rng"], np.random.Generator, "rng")
-        network._augment_rng = check.instance(state["augment_rng"], np.random.Generator, "augment_rng")
+        network._augment_rng = check.instance(state["augment_rng"], np.random.Generator,
+                                              "augment_rng")
         network.epochs_ = check.integer(state["epochs"], "epochs")
         network.steps_ = check.integer(state["steps"], "steps")
         network._averaged_count = check.integer(state["averaged_count"], "averaged_count")
         history = check.keys(state["history"], network.history_, "history")
-        network.history_ = {key: list(check.reals(values, f"history {key}")) for key, values in history.items()}
+        network.history_ = {key: list(check.reals(values, f"history {key}"))
+                            for key, values in history.items()}
         if state["weights"] is None:
             for name in ("n_features_in", "biases", "optimizer_state", "state_kind", "averages"):
                 if state[name] is not None:
@@ -966,7 +997,8 @@ class Network:
         for i, (shape, geometry) in enumerate(zip(shapes, convolutions)):
             row = shape[1] if geometry is None else geometry[3] * max(shape)
             if row > check.MAX_ROW_VALUES:
-                raise check.InvalidState(f"layer {i} has {row} values per row, more than {check.MAX_ROW_VALUES}.")
+                raise check.InvalidState(f"layer {i} has {row} values per row, "
+                                         f"more than {check.MAX_ROW_VALUES}.")
         dtype = network.dtype
         network._weights = check.arrays(state["weights"], "weights", shapes, dtype)
         network._biases = check.arrays(state["biases"], "biases", [(s[1],) for s in shapes], dtype)
@@ -983,10 +1015,13 @@ class Network:
                 raise check.InvalidState(f"optimizer_state[{i}] must be 4 entries.")
             kept = [k % 2 < kind[1] for k in range(4)]
             if [a is not None for a in arrays] != kept:
-                raise check.InvalidState(f"optimizer_state[{i}] does not hold the arrays of {kind}.")
+                raise check.InvalidState(
+                    f"optimizer_state[{i}] does not hold the arrays of {kind}."
+                )
             targets = [shape, shape, (shape[1],), (shape[1],)]
             network._optimizer_state.append(tuple(
-                None if a is None else check.arrays([a], f"optimizer_state[{i}]", [target], dtype)[0]
+                None if a is None
+                else check.arrays([a], f"optimizer_state[{i}]", [target], dtype)[0]
                 for a, target in zip(arrays, targets)))
         network._state_kind = kind
         averages = state["averages"]
@@ -994,7 +1029,8 @@ class Network:
             if not (isinstance(averages, tuple) and len(averages) == 2):
                 raise check.InvalidState("averages must be a pair of lists.")
             network._averages = (check.arrays(averages[0], "averaged weights", shapes, dtype),
-                                 check.arrays(averages[1], "averaged biases", [(s[1],) for s in shapes], dtype))
+                                 check.arrays(averages[1], "averaged biases",
+                                              [(s[1],) for s in shapes], dtype))
         network.n_features_in_ = n_features
         network._publish()
         return network
@@ -1002,7 +1038,8 @@ class Network:
     def __getstate__(self):
         state = self.__dict__.copy()
         state["_engine"] = None
-        for name in ("_call_lock", "_published", "coefs_", "intercepts_", "averaged_coefs_", "averaged_intercepts_"):
+        for name in ("_call_lock", "_published", "coefs_", "intercepts_", "averaged_coefs_",
+                     "averaged_intercepts_"):
             state.pop(name, None)
         return state
 
@@ -1015,7 +1052,8 @@ class Network:
             if state.get(name) is not None:
                 state[name] = [writeable(a) for a in state[name]]
         if state.get("_averages") is not None:
-            state["_averages"] = tuple([writeable(a) for a in arrays] for arrays in state["_averages"])
+            state["_averages"] = tuple([writeable(a) for a in arrays]
+                                       for arrays in state["_averages"])
         if state.get("_optimizer_state") is not None:
             state["_optimizer_state"] = [tuple(writeable(a) for a in arrays)
                                          for arrays in state["_optimizer_state"]]
@@ -1082,7 +1120,9 @@ class TrainingSession:
             optimizer state (see :class:`DivergenceError`); the session can go on.
         """
         if self._blas_limit is None:
-            raise RuntimeError("Use the training session as a context manager: with ... as session.")
+            raise RuntimeError(
+                "Use the training session as a context manager: with ... as session."
+            )
         network = self.network
         n_samples = self.Y.shape[0]
         if not isinstance(shuffle, (bool, np.bool_)):
@@ -1182,4 +1222,5 @@ class TrainingSession:
             "with scikit-learn's StandardScaler), and fit again."
         )
         return DivergenceError._from_template(
-            template, record, "the weights it had at the start of that epoch (the last finite ones)")
+            template, record,
+            "the weights it had at the start of that epoch (the last finite ones)")

@@ -106,12 +106,14 @@ class Conv1DClassifier(ClassifierMixin, BaseEstimator):
         for spec in self.conv_layers:
             if len(spec) != 4:
                 raise ValueError(
-                    f"conv_layers entries are (channels, kernel_size, stride, padding), got {spec!r}."
+                    "conv_layers entries are (channels, kernel_size, stride, padding), "
+                    f"got {spec!r}."
                 )
             channels, kernel_size, stride, padding = (int(v) for v in spec)
             layers.append(Conv1D(channels, kernel_size, stride=stride, padding=padding,
                                  dropout=self.dropout))
-        layers += [Dense(int(units), "relu", dropout=self.dropout) for units in self.hidden_layer_sizes]
+        layers += [Dense(int(units), "relu", dropout=self.dropout)
+                   for units in self.hidden_layer_sizes]
         layers.append(Dense(n_classes))
         if self.weight_decay > 0:
             optimizer = AdamW(self.learning_rate_init, weight_decay=self.weight_decay)
@@ -136,7 +138,9 @@ class Conv1DClassifier(ClassifierMixin, BaseEstimator):
         encoder = LabelEncoder().fit(y)
         self.classes_ = encoder.classes_
         if len(self.classes_) < 2:
-            raise ValueError(f"Classifier can't train when only one class is present: {self.classes_}.")
+            raise ValueError(
+                f"Classifier can't train when only one class is present: {self.classes_}."
+            )
         self.network_ = self._network(len(self.classes_), X.dtype)
         history = self.network_.fit(X, encoder.transform(y), epochs=self.max_iter,
                                     batch_size=min(self.batch_size, X.shape[0]))
@@ -180,7 +184,8 @@ class Conv1DClassifier(ClassifierMixin, BaseEstimator):
 
     @classmethod
     def _load_state(cls, params, state):
-        """The classifier :meth:`_save_state` described, its attributes checked against its network."""
+        """The classifier :meth:`_save_state` described, its attributes checked against its
+        network."""
         from fastreg import _state as check
 
         check.keys(params, cls().get_params(deep=False), "the parameters of Conv1DClassifier")
@@ -189,20 +194,21 @@ class Conv1DClassifier(ClassifierMixin, BaseEstimator):
         if state is None:
             return model
         check.keys(state, {"classes_", "n_features_in_", "network_", "loss_curve_", "n_iter_"}
-                   | ({"feature_names_in_"} & set(state)), "the fitted attributes of Conv1DClassifier")
+                   | ({"feature_names_in_"} & set(state)),
+                   "the fitted attributes of Conv1DClassifier")
         network = check.instance(state["network_"], Network, "network_")
         classes = check.array(state["classes_"], "classes_", kinds="biufUO")
         if (network.coefs_ is None or network.loss != "softmax_cross_entropy"
                 or classes.ndim != 1 or len(classes) != network.n_outputs or len(classes) < 2
                 or not np.array_equal(np.unique(classes), classes)):
-            raise check.InvalidState("classes_ must be the distinct labels, in increasing order, of the "
-                                     "network's softmax outputs.")
+            raise check.InvalidState("classes_ must be the distinct labels, in increasing order, "
+                                     "of the network's softmax outputs.")
         if check.integer(state["n_features_in_"], "n_features_in_", 1) != network.n_features_in_:
             raise check.InvalidState("n_features_in_ does not match the network.")
         check.integer(state["n_iter_"], "n_iter_")
         check.reals(state["loss_curve_"], "loss_curve_")
         if "feature_names_in_" in state:
-            check.array(state["feature_names_in_"], "feature_names_in_", shape=(network.n_features_in_,),
-                        dtype=object)
+            check.array(state["feature_names_in_"], "feature_names_in_",
+                        shape=(network.n_features_in_,), dtype=object)
         model.__dict__.update(state)
         return model

@@ -88,7 +88,8 @@ MLP_VALUES = {
     "solver": _values("sgd", "lbfgs"),
     "alpha": _values(0.01),
     "batch_size": _values(7),
-    "learning_rate": _values(Value("invscaling", **SGD_), Value("adaptive", **SGD_, tol=0.5, n_iter_no_change=1)),
+    "learning_rate": _values(Value("invscaling", **SGD_),
+                             Value("adaptive", **SGD_, tol=0.5, n_iter_no_change=1)),
     "learning_rate_init": _values(0.02),
     "power_t": _values(Value(0.3, **SGD_, learning_rate="invscaling")),
     "max_iter": _values(6),
@@ -123,19 +124,21 @@ MLP_VALUES = {
 VALUES = {
     Network: {
         "layers": _values(
-            [Conv1D(2, 3, stride=2, padding=1, activation="tanh", dropout=0.1), Dense(5, "logistic", dropout=0.2),
-             Dense(3)],
+            [Conv1D(2, 3, stride=2, padding=1, activation="tanh", dropout=0.1),
+             Dense(5, "logistic", dropout=0.2), Dense(3)],
             [Conv1D(3, 2), Conv1D(2, 3, stride=2, activation="identity"), Dense(3)]),
         "loss": _values("logistic_cross_entropy", "squared_error", "poisson"),
-        "optimizer": _values(Adam(0.01, 0.8, 0.99, 1e-6), AdamW(0.01, weight_decay=0.1), SGD(0.05, 0.9, True),
-                             SGD(0.05, 0.5)),
-        "regularizers": _values([L2(1e-2), L1(1e-3), MaxNorm(1.0)], (ElasticNet(1e-3, 1e-2), WeightDecay(0.1))),
+        "optimizer": _values(Adam(0.01, 0.8, 0.99, 1e-6), AdamW(0.01, weight_decay=0.1),
+                             SGD(0.05, 0.9, True), SGD(0.05, 0.5)),
+        "regularizers": _values([L2(1e-2), L1(1e-3), MaxNorm(1.0)],
+                                (ElasticNet(1e-3, 1e-2), WeightDecay(0.1))),
         "input_dropout": _values(0.2),
         "input_noise": _values(0.1),
         "weight_noise": _values(0.1),
         "label_noise": _values(0.2),
-        "augment": _values(Jitter(0.1), RandomShift(2, mode="pad", fill_value=0.5), RandomScale(0.9, 1.1),
-                           Compose([RandomShift(1), Jitter(0.05)]), RandomFlip((2, 4), vertical=True, p=0.3)),
+        "augment": _values(Jitter(0.1), RandomShift(2, mode="pad", fill_value=0.5),
+                           RandomScale(0.9, 1.1), Compose([RandomShift(1), Jitter(0.05)]),
+                           RandomFlip((2, 4), vertical=True, p=0.3)),
         "averaging": _values(EMA(0.9), SWA(start=1, every=2)),
         "dropout_mode": _values(Value("vanilla", layers=[Dense(6, "relu", dropout=0.3), Dense(3)])),
         "label_smoothing": _values(0.1),
@@ -159,8 +162,10 @@ VALUES = {
         "n_threads": _values(1),
     },
     EnsembleClassifier: {
-        "estimator": _values(Conv1DClassifier(conv_layers=((2, 3, 1, 0),), max_iter=2, batch_size=10),
-                             MLPClassifier(hidden_layer_sizes=(3,), solver="sgd", dropout=0.1, max_iter=3)),
+        "estimator": _values(Conv1DClassifier(conv_layers=((2, 3, 1, 0),), max_iter=2,
+                                              batch_size=10),
+                             MLPClassifier(hidden_layer_sizes=(3,), solver="sgd", dropout=0.1,
+                                           max_iter=3)),
         "n_estimators": _values(3),
         "strategy": _values("bagging", "snapshot", "checkpoints", "cv"),
         "combine": _values("mean_logits", "vote"),
@@ -170,7 +175,8 @@ VALUES = {
         "backend": _values("threading"),
     },
     EnsembleRegressor: {
-        "estimator": _values(MLPRegressor(hidden_layer_sizes=(3,), solver="sgd", max_iter=3, learning_rate_init=0.01)),
+        "estimator": _values(MLPRegressor(hidden_layer_sizes=(3,), solver="sgd", max_iter=3,
+                                          learning_rate_init=0.01)),
         "n_estimators": _values(3),
         "strategy": _values("bagging", "snapshot", "checkpoints", "cv"),
         "combine": _values("median"),
@@ -184,12 +190,16 @@ VALUES = {
 #: The settings every case starts from (fast to train); VALUES change one of them.
 BASE = {
     Network: dict(layers=[Dense(6, "relu"), Dense(3)], optimizer=SGD(0.05, 0.9), random_state=0),
-    MLPClassifier: dict(hidden_layer_sizes=(6,), max_iter=4, learning_rate_init=0.01, random_state=0),
-    MLPRegressor: dict(hidden_layer_sizes=(6,), max_iter=4, learning_rate_init=0.01, random_state=0),
+    MLPClassifier: dict(hidden_layer_sizes=(6,), max_iter=4, learning_rate_init=0.01,
+                        random_state=0),
+    MLPRegressor: dict(hidden_layer_sizes=(6,), max_iter=4, learning_rate_init=0.01,
+                       random_state=0),
     Conv1DClassifier: dict(conv_layers=((2, 3, 1, 0),), max_iter=2, batch_size=10, random_state=0),
-    EnsembleClassifier: dict(estimator=MLPClassifier(hidden_layer_sizes=(4,), max_iter=3, learning_rate_init=0.01),
+    EnsembleClassifier: dict(estimator=MLPClassifier(hidden_layer_sizes=(4,), max_iter=3,
+                                                     learning_rate_init=0.01),
                              n_estimators=2, random_state=0),
-    EnsembleRegressor: dict(estimator=MLPRegressor(hidden_layer_sizes=(4,), max_iter=3, learning_rate_init=0.01),
+    EnsembleRegressor: dict(estimator=MLPRegressor(hidden_layer_sizes=(4,), max_iter=3,
+                                                   learning_rate_init=0.01),
                             n_estimators=2, random_state=0),
 }
 
@@ -221,12 +231,14 @@ def _cases():
 def test_every_option_has_a_value():
     for cls in CLASSES:
         missing = set(inspect.signature(cls).parameters) - set(VALUES[cls])
-        assert not missing, f"{cls.__name__}: add a non-default value of {sorted(missing)} to VALUES in {__file__}"
+        assert not missing, (f"{cls.__name__}: add a non-default value of {sorted(missing)} "
+                             f"to VALUES in {__file__}")
         defaults = {name: p.default for name, p in inspect.signature(cls).parameters.items()}
         defaults.update(BASE[cls])
         for name, values in VALUES[cls].items():
             for value in values:
-                assert repr(value.value) != repr(defaults[name]), f"{cls.__name__}.{name}: {value} is the base value"
+                assert repr(value.value) != repr(defaults[name]), (
+                    f"{cls.__name__}.{name}: {value} is the base value")
 
 
 # ---------------------------------------------------------------------- data and training
@@ -269,11 +281,13 @@ def _more_training(model, X, y):
         steps.append(lambda: model.fit(X, y, epochs=3, batch_size=8))
         steps.append(lambda: model.fit(X, y, epochs=1, batch_size=40, shuffle=False))
     elif isinstance(model, Conv1DClassifier):
-        steps.append(lambda: model.network_.fit(X, np.searchsorted(model.classes_, y), epochs=2, batch_size=8))
+        steps.append(lambda: model.network_.fit(X, np.searchsorted(model.classes_, y), epochs=2,
+                                                batch_size=8))
         steps.append(lambda: model.fit(X, y))
     elif isinstance(model, (MLPClassifier, MLPRegressor)):
         warm_start = model.warm_start
-        steps.append(lambda: model.set_params(warm_start=True).fit(X, y))  # on from the state loaded
+        # on from the state loaded
+        steps.append(lambda: model.set_params(warm_start=True).fit(X, y))
         steps.append(lambda: model.partial_fit(X, y))
         steps.append(lambda: model.set_params(warm_start=warm_start).fit(X, y))
     else:  # the ensembles: their members train on, then the ensemble fits anew
@@ -312,7 +326,8 @@ def assert_same(a, b, where="model", timed=True):
     elif isinstance(a, np.random.RandomState):
         assert type(b) is np.random.RandomState, where
         assert_same(a.get_state(legacy=False), b.get_state(legacy=False), f"{where}.state")
-    elif isinstance(a, numbers.Number) and not isinstance(a, bool) and isinstance(b, numbers.Number):
+    elif (isinstance(a, numbers.Number) and not isinstance(a, bool)
+          and isinstance(b, numbers.Number)):
         assert a == b or (a != a and b != b), f"{where}: {a!r} != {b!r}"
     elif isinstance(a, (list, tuple)):
         assert type(a) is type(b) and len(a) == len(b), f"{where}: {a!r} != {b!r}"
@@ -323,7 +338,8 @@ def assert_same(a, b, where="model", timed=True):
         for key in a:
             if timed or key != "epoch_time":
                 assert_same(a[key], b[key], f"{where}.{key}", timed)
-    elif hasattr(a, "__dict__") and not isinstance(a, type) and not callable(getattr(a, "__func__", None)):
+    elif (hasattr(a, "__dict__") and not isinstance(a, type)
+          and not callable(getattr(a, "__func__", None))):
         assert type(a) is type(b), f"{where}: {type(a).__name__} != {type(b).__name__}"
         own = {k: v for k, v in vars(a).items() if k not in TRANSIENT}
         other = {k: v for k, v in vars(b).items() if k not in TRANSIENT}
@@ -349,8 +365,9 @@ def _round_trip(model, path):
 # ---------------------------------------------------------------------- the round trip
 @pytest.mark.parametrize("cls, name, value", list(_cases()))
 def test_every_option_round_trips(cls, name, value, dtype, tmp_path):
-    assert value is not None, (f"{cls.__name__}({name}=...) is a constructor option without a value in "
-                               f"VALUES ({__file__}): add one, and make save/load keep it")
+    assert value is not None, (f"{cls.__name__}({name}=...) is a constructor option "
+                               f"without a value in VALUES ({__file__}): "
+                               "add one, and make save/load keep it")
     model = _build(cls, name, value, dtype)
     X, y = _data(cls, dtype, getattr(model, "loss", None))
     # Unfitted: the same object back, which fits to the same bits.
@@ -373,7 +390,8 @@ def test_every_option_round_trips(cls, name, value, dtype, tmp_path):
 
 @pytest.mark.parametrize("cls, name, value", [
     pytest.param(cls, name, value, id=f"{cls.__name__}-{name}-{i}")
-    for cls, options in REFUSED.items() for name, values in options.items() for i, value in enumerate(values)])
+    for cls, options in REFUSED.items() for name, values in options.items()
+    for i, value in enumerate(values)])
 def test_save_names_what_it_cannot_store(cls, name, value, tmp_path):
     params = dict(BASE[cls])
     params[name] = value
@@ -387,7 +405,8 @@ def test_save_names_what_it_cannot_store(cls, name, value, tmp_path):
 def test_loaded_settings_are_the_given_ones(tmp_path):
     """The issue's cases, read attribute by attribute: nothing becomes a default."""
     net = Network([Conv1D(2, 3), Dense(4, "relu"), Dense(3)], weight_noise=0.1, label_noise=0.2,
-                  averaging=EMA(0.9), augment=Compose([Jitter(0.1), RandomShift(2)]), random_state=0)
+                  averaging=EMA(0.9), augment=Compose([Jitter(0.1), RandomShift(2)]),
+                  random_state=0)
     X, y = _data(Network, "float32")
     net.fit(X, y, epochs=2)
     net.save(tmp_path / "net")

@@ -71,15 +71,17 @@ def zip_archive(members, directory_offsets=None):
     for name, data, crc, size, method in members:
         offsets.append(body.tell())
         raw = name.encode()
-        body.write(struct.pack("<4s5H3L2H", b"PK\x03\x04", 20, 0, method, 0, 0x21, crc, len(data), size,
-                               len(raw), 0) + raw + data)
-    entries = [(m, o) for m, o in zip(members, offsets)] if directory_offsets is None else directory_offsets
+        body.write(struct.pack("<4s5H3L2H", b"PK\x03\x04", 20, 0, method, 0, 0x21, crc, len(data),
+                               size, len(raw), 0) + raw + data)
+    entries = ([(m, o) for m, o in zip(members, offsets)] if directory_offsets is None
+               else directory_offsets)
     for (name, data, crc, size, method), offset in entries:
         raw = name.encode()
-        directory.write(struct.pack("<4s6H3L5H2L", b"PK\x01\x02", 20, 20, 0, method, 0, 0x21, crc, len(data),
-                                    size, len(raw), 0, 0, 0, 0, 0, offset) + raw)
+        directory.write(struct.pack("<4s6H3L5H2L", b"PK\x01\x02", 20, 20, 0, method, 0, 0x21, crc,
+                                    len(data), size, len(raw), 0, 0, 0, 0, 0, offset) + raw)
     start, listing = body.tell(), directory.getvalue()
-    end = struct.pack("<4s4H2LH", b"PK\x05\x06", 0, 0, len(entries), len(entries), len(listing), start, 0)
+    end = struct.pack("<4s4H2LH", b"PK\x05\x06", 0, 0, len(entries), len(entries), len(listing),
+                      start, 0)
     return body.getvalue() + listing + end
 
 
@@ -91,7 +93,8 @@ def npy_bytes(array):
 
 def npy_header(shape, descr="<f8"):
     buffer = io.BytesIO()
-    np.lib.format.write_array_header_1_0(buffer, {"descr": descr, "fortran_order": False, "shape": shape})
+    np.lib.format.write_array_header_1_0(buffer, {"descr": descr, "fortran_order": False,
+                                                  "shape": shape})
     return buffer.getvalue()
 
 
@@ -127,8 +130,8 @@ def build_hostile_files(directory):
     """{case: (path, a fragment of the expected message)}; the good files they come from."""
     rng = np.random.default_rng(0)
     X, y = rng.normal(size=(40, 8)), np.arange(40) % 3
-    net = fastreg.Network([fastreg.Dense(6, "relu"), fastreg.Dense(3)], optimizer=fastreg.SGD(0.05, 0.9),
-                          dtype="float64", random_state=0)
+    net = fastreg.Network([fastreg.Dense(6, "relu"), fastreg.Dense(3)],
+                          optimizer=fastreg.SGD(0.05, 0.9), dtype="float64", random_state=0)
     net.fit(X, y, epochs=2)
     good_net = directory / "good_network.fastreg"
     net.save(good_net)
@@ -141,7 +144,8 @@ def build_hostile_files(directory):
     conv_file = directory / "conv_rows.fastreg"
     conv.save(conv_file)
 
-    mersenne = fastreg.Network([fastreg.Dense(3)], random_state=np.random.Generator(np.random.MT19937(0)))
+    mersenne = fastreg.Network([fastreg.Dense(3)],
+                               random_state=np.random.Generator(np.random.MT19937(0)))
     mersenne_file = directory / "mersenne.fastreg"
     mersenne.save(mersenne_file)
 
@@ -153,6 +157,9 @@ def build_hostile_files(directory):
     def network(meta):
         return meta["model"]
 
+    def rng_state(meta):
+        return network(meta)["state"]["rng"]["generator"]["dict"]["state"]["dict"]
+
     def layers(units):
         return lambda m, a: network(m)["params"].update(layers=[dense(units, "relu"), dense(units)])
 
@@ -162,9 +169,12 @@ def build_hostile_files(directory):
          lambda m, a: network(m)["params"].update(layers=[dense(6, "relu"), dense(2**31)]))
     case("n_features_1e12", "n_features_in = 1000000000000 is out of range",
          lambda m, a: network(m)["state"].update(n_features_in=10**12))
-    case("steps_1e300", "steps = 1000000000000", lambda m, a: network(m)["state"].update(steps=10**300))
-    case("negative_epochs", "epochs = -1 is out of range", lambda m, a: network(m)["state"].update(epochs=-1))
-    case("seed_2_64", "seed = 18446744073709551616", lambda m, a: network(m)["state"].update(seed=2**64))
+    case("steps_1e300", "steps = 1000000000000",
+         lambda m, a: network(m)["state"].update(steps=10**300))
+    case("negative_epochs", "epochs = -1 is out of range",
+         lambda m, a: network(m)["state"].update(epochs=-1))
+    case("seed_2_64", "seed = 18446744073709551616",
+         lambda m, a: network(m)["state"].update(seed=2**64))
     case("weights_dtype", "has dtype float32; expected float64",
          lambda m, a: a.update({"Network.weights.0": a["Network.weights.0"].astype(np.float32)}))
     case("nan_weights", "contains NaN", lambda m, a: a["Network.weights.1"].fill(np.nan))
@@ -172,7 +182,8 @@ def build_hostile_files(directory):
     case("extra_array", "unexpected arrays ['payload']", lambda m, a: a.update(payload=np.zeros(3)))
     case("shared_array", "another entry took already",
          lambda m, a: network(m)["state"]["biases"].__setitem__(1, {"array": "Network.biases.0"}))
-    case("unknown_model", "unknown model class 'os.system'", lambda m, a: network(m).update({"class": "os.system"}))
+    case("unknown_model", "unknown model class 'os.system'",
+         lambda m, a: network(m).update({"class": "os.system"}))
     case("unknown_settings", "unknown settings class 'eval'",
          lambda m, a: network(m)["params"].update(optimizer={"object": ["eval", {"source": "1"}]}))
     case("bad_setting", "SGD momentum must be in [0.0, 1.0]",
@@ -181,10 +192,10 @@ def build_hostile_files(directory):
     case("layers_not_a_list", "layers must be Dense or Conv1D objects",
          lambda m, a: network(m)["params"].update(layers="relu"))
     case("rng_state", "rng.state.state = -5 is out of range",
-         lambda m, a: network(m)["state"]["rng"]["generator"]["dict"]["state"]["dict"].update(state=-5))
-    case("mt19937_position", "rng.state.pos = 1000000 is out of range",  # NumPy would read past the key
-         lambda m, a: network(m)["state"]["rng"]["generator"]["dict"]["state"]["dict"].update(pos=10**6),
-         mersenne_file)
+         lambda m, a: rng_state(m).update(state=-5))
+    # NumPy would read past the key:
+    case("mt19937_position", "rng.state.pos = 1000000 is out of range",
+         lambda m, a: rng_state(m).update(pos=10**6), mersenne_file)
     case("version_1", "format version 1 is not supported", lambda m, a: m.update(format_version=1))
 
     def text_case(name, message, old, new):
@@ -195,13 +206,15 @@ def build_hostile_files(directory):
             np.savez(file, metadata=np.array(text.replace(old, new)), **arrays)
         cases[name] = (directory / f"{name}.fastreg", message)
 
-    text_case("deep_nesting", "RecursionError", '"n_threads": null', '"n_threads": ' + "[" * 10**5 + "]" * 10**5)
+    text_case("deep_nesting", "RecursionError", '"n_threads": null',
+              '"n_threads": ' + "[" * 10**5 + "]" * 10**5)
     text_case("huge_integer", "digits", '"steps": ', '"steps": ' + "9" * 5000 + ", \"x\": ")
 
     def clf(m):
         return m["model"]["state"]
 
-    case("classes_5_for_3_outputs", "5 classes of label type multiclass do not fit a network of 3 softmax outputs",
+    case("classes_5_for_3_outputs",
+         "5 classes of label type multiclass do not fit a network of 3 softmax outputs",
          lambda m, a: a.update({"MLPClassifier._label_binarizer.classes_": np.arange(5)}), good_clf)
     case("one_class_for_3_outputs", "1 classes of label type binary do not fit",
          lambda m, a: a.update({"MLPClassifier._label_binarizer.classes_": np.array(["only"])}) or
@@ -209,20 +222,26 @@ def build_hostile_files(directory):
 
     def many_strings(m, a):
         a["MLPClassifier._label_binarizer.classes_"] = np.array(["a"] * (2**20 + 1))
-        clf(m)["_label_binarizer"]["dict"]["classes_"] = {"strings": "MLPClassifier._label_binarizer.classes_"}
+        clf(m)["_label_binarizer"]["dict"]["classes_"] = {
+            "strings": "MLPClassifier._label_binarizer.classes_"}
 
     case("strings_2_20", "more than 1048576 strings", many_strings, good_clf)
     case("n_iter_1e300", "n_iter_ = 1000000", lambda m, a: clf(m).update(n_iter_=10**300), good_clf)
     case("learning_rate_nan", "_learning_rate_now must be a positive finite rate",
          lambda m, a: clf(m).update(_learning_rate_now=float("nan")), good_clf)
-    case("invalid_parameter", "'alpha' parameter", lambda m, a: m["model"]["params"].update(alpha=-1.0), good_clf)
-    case("n_outputs_mismatch", "do not match the network", lambda m, a: clf(m).update(n_outputs_=4), good_clf)
+    case("invalid_parameter", "'alpha' parameter",
+         lambda m, a: m["model"]["params"].update(alpha=-1.0), good_clf)
+    case("n_outputs_mismatch", "do not match the network",
+         lambda m, a: clf(m).update(n_outputs_=4), good_clf)
 
     nested = {"class": "MLPClassifier", "params": {}, "state": None}
     for _ in range(200):
-        nested = {"class": "EnsembleClassifier", "params": {"estimator": {"model": nested}}, "state": None}
-    write_file(directory / "nested_models.fastreg", {"format": "fastreg", "format_version": 2, "model": nested}, {})
-    cases["nested_models"] = (directory / "nested_models.fastreg", "values nested more than 64 deep")
+        nested = {"class": "EnsembleClassifier", "params": {"estimator": {"model": nested}},
+                  "state": None}
+    write_file(directory / "nested_models.fastreg",
+               {"format": "fastreg", "format_version": 2, "model": nested}, {})
+    cases["nested_models"] = (directory / "nested_models.fastreg",
+                              "values nested more than 64 deep")
 
     # Sizes claimed by the archive itself.
     meta, arrays = read_file(good_net)
@@ -232,15 +251,18 @@ def build_hostile_files(directory):
     n = 400_000_000  # 3.2 GB of float64 zeros
     header = npy_header((n,))
     data, crc = deflated_zeros(header, 8 * n)
-    bomb = [m if m[0] != bomb_name else (bomb_name, data, crc, len(header) + 8 * n, zipfile.ZIP_DEFLATED)
+    bomb = [m if m[0] != bomb_name
+            else (bomb_name, data, crc, len(header) + 8 * n, zipfile.ZIP_DEFLATED)
             for m in members]
     (directory / "zip_bomb.fastreg").write_bytes(zip_archive(bomb))
     cases["zip_bomb"] = (directory / "zip_bomb.fastreg", "is compressed")
     claim = npy_header((10**12,)) + bytes(64)
     lying = [m if m[0] != bomb_name else stored(bomb_name, claim) for m in members]
     (directory / "header_claims_1e12.fastreg").write_bytes(zip_archive(lying))
-    cases["header_claims_1e12"] = (directory / "header_claims_1e12.fastreg", "header describes 8000000000000 bytes")
-    empty_strings = [m if m[0] != bomb_name else stored(bomb_name, npy_header((10**15,), "<U0")) for m in members]
+    cases["header_claims_1e12"] = (directory / "header_claims_1e12.fastreg",
+                                   "header describes 8000000000000 bytes")
+    empty_strings = [m if m[0] != bomb_name else stored(bomb_name, npy_header((10**15,), "<U0"))
+                     for m in members]
     (directory / "empty_strings.fastreg").write_bytes(zip_archive(empty_strings))
     cases["empty_strings_1e15"] = (directory / "empty_strings.fastreg", "has dtype <U0")
     big = stored("big.npy", npy_bytes(np.zeros(2**17)))  # 1 MiB, listed 1000 times more
@@ -310,8 +332,8 @@ emit("rss", growth=resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024 - b
 
 def test_hostile_files_are_refused_with_little_memory(tmp_path):
     cases = build_hostile_files(tmp_path)
-    out = run_checked(f"CASES = {[(case, str(path)) for case, (path, _) in cases.items()]!r}\n" + LOAD_ALL,
-                      timeout=300)
+    out = run_checked(f"CASES = {[(case, str(path)) for case, (path, _) in cases.items()]!r}\n"
+                      + LOAD_ALL, timeout=300)
     failures = []
     loaded = {r["case"]: r for r in records(out, "loaded")}
     for case, (path, expected) in cases.items():
@@ -325,7 +347,8 @@ def test_hostile_files_are_refused_with_little_memory(tmp_path):
         elif expected not in outcome["message"] or str(path) not in outcome["message"]:
             failures.append(f"{case}: message {outcome['message']!r} lacks {expected!r}")
         if record["peak"] > PEAK_LIMIT:
-            failures.append(f"{case}: loading allocated {record['peak'] / 2**20:.1f} MiB at its peak")
+            failures.append(
+                f"{case}: loading allocated {record['peak'] / 2**20:.1f} MiB at its peak")
     assert not failures, "\n".join(failures)
     growth = records(out, "rss")[0]["growth"]
     assert growth < RSS_LIMIT, f"the child's resident size grew by {growth / 2**20:.0f} MiB"
@@ -337,7 +360,8 @@ def test_the_good_files_behind_the_hostile_ones_load(tmp_path):
     X = np.random.default_rng(0).normal(size=(5, 8))
     assert fastreg.load(tmp_path / "good_network.fastreg").predict(X).shape == (5, 3)
     assert fastreg.load(tmp_path / "good_classifier.fastreg").predict_proba(X).shape == (5, 3)
-    identity = edited(tmp_path / "good_network.fastreg", tmp_path / "rewritten.fastreg", lambda m, a: None)
+    identity = edited(tmp_path / "good_network.fastreg", tmp_path / "rewritten.fastreg",
+                      lambda m, a: None)
     np.testing.assert_array_equal(fastreg.load(identity).predict(X),
                                   fastreg.load(tmp_path / "good_network.fastreg").predict(X))
 
