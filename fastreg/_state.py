@@ -25,6 +25,26 @@ class InvalidState(ValueError):
     """A model file's content is malformed or inconsistent; load reports it with the path."""
 
 
+def estimator_state(estimator, fitted, excluded=()):
+    """``(params, state)`` of a scikit-learn-style estimator for :mod:`fastreg.io`: its
+    parameters and, once the attribute ``fitted`` exists, every other attribute but
+    ``excluded`` (None before)."""
+    params = estimator.get_params(deep=False)
+    if fitted not in estimator.__dict__:
+        return params, None
+    return params, {name: value for name, value in vars(estimator).items()
+                    if name not in params and name not in excluded}
+
+
+def new_estimator(cls, params):
+    """``cls(**params)``, the parameters' names checked against the class's and their
+    values validated as fit validates them."""
+    keys(params, cls().get_params(deep=False), f"the parameters of {cls.__name__}")
+    estimator = cls(**params)
+    estimator._validate_params()
+    return estimator
+
+
 def keys(mapping, names, what):
     """``mapping`` as a dict with exactly the keys ``names``."""
     if not isinstance(mapping, dict):

@@ -335,10 +335,9 @@ class _BaseEnsemble(MetaEstimatorMixin, BaseEstimator):
         """``(params, state)`` for :mod:`fastreg.io`: the parameters and, once fitted,
         every attribute fit set (the members among them); :meth:`_load_state` takes them
         back."""
-        params = self.get_params(deep=False)
-        if "estimators_" not in self.__dict__:
-            return params, None
-        return params, {name: value for name, value in vars(self).items() if name not in params}
+        from fastreg import _state
+
+        return _state.estimator_state(self, "estimators_")
 
     @classmethod
     def _load_state(cls, params, state):
@@ -346,9 +345,7 @@ class _BaseEnsemble(MetaEstimatorMixin, BaseEstimator):
         from fastreg import _state as check
 
         name = cls.__name__
-        check.keys(params, cls().get_params(deep=False), f"the parameters of {name}")
-        ensemble = cls(**params)
-        ensemble._validate_params()
+        ensemble = check.new_estimator(cls, params)
         if state is None:
             return ensemble
         classifier = is_classifier(ensemble)

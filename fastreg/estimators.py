@@ -711,13 +711,14 @@ class _BaseMLP(BaseEstimator):
         every attribute fitting set (the network, with its optimizer state, among them);
         :meth:`_load_state` takes them back. An estimator whose first fit failed is
         saved unfitted."""
-        params = self.get_params(deep=False)
-        if "_network" not in self.__dict__:
-            return params, None
-        self._sync_network_weights()
+        from fastreg import _state
+
+        if "_network" in self.__dict__:
+            self._sync_network_weights()
         excluded = ("_random_state", "coefs_", "intercepts_", "classes_", "_label_binarizer")
-        state = {name: value for name, value in vars(self).items() if name not in params
-                 and name not in excluded}
+        params, state = _state.estimator_state(self, "_network", excluded)
+        if state is None:
+            return params, None
         if "_label_binarizer" in self.__dict__:
             binarizer = self._label_binarizer
             state["_label_binarizer"] = {"classes_": binarizer.classes_,
@@ -731,9 +732,7 @@ class _BaseMLP(BaseEstimator):
         validates them and its fitted attributes checked against its network."""
         from fastreg import _state as check
 
-        check.keys(params, cls().get_params(deep=False), f"the parameters of {cls.__name__}")
-        estimator = cls(**params)
-        estimator._validate_params()
+        estimator = check.new_estimator(cls, params)
         if state is None:
             return estimator
         classifier = is_classifier(estimator)

@@ -177,10 +177,9 @@ class Conv1DClassifier(ClassifierMixin, BaseEstimator):
     def _save_state(self):
         """``(params, state)`` for :mod:`fastreg.io`: the parameters and, once fitted,
         every attribute fit set; :meth:`_load_state` takes them back."""
-        params = self.get_params(deep=False)
-        if "network_" not in self.__dict__:
-            return params, None
-        return params, {name: value for name, value in vars(self).items() if name not in params}
+        from fastreg import _state
+
+        return _state.estimator_state(self, "network_")
 
     @classmethod
     def _load_state(cls, params, state):
@@ -188,9 +187,7 @@ class Conv1DClassifier(ClassifierMixin, BaseEstimator):
         network."""
         from fastreg import _state as check
 
-        check.keys(params, cls().get_params(deep=False), "the parameters of Conv1DClassifier")
-        model = cls(**params)
-        model._validate_params()
+        model = check.new_estimator(cls, params)
         if state is None:
             return model
         check.keys(state, {"classes_", "n_features_in_", "network_", "loss_curve_", "n_iter_"}
