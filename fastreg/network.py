@@ -334,11 +334,6 @@ class Network:
             )
         return settings
 
-    @property
-    def _regularization(self):
-        """The engine's ``alpha``, ``weight_decay``, ``l1`` and ``max_norm``."""
-        return self._checked_settings()["regularization"]
-
     def _engine_config(self, batch_size, settings):
         """The frozen configuration of an engine for steps of up to ``batch_size`` rows."""
         shapes, convolutions = self._geometry(self.n_features_in_)
@@ -440,7 +435,7 @@ class Network:
         """Take up what was put in the public lists since they were handed out: an array
         in place of a view is copied into the weights (checked first), anything else is a
         ValueError or TypeError that names it."""
-        changed = False
+        changed, replaced = False, []
         for name, (handed_out, views) in self._published.items():
             current = getattr(self, name)
             if (current is handed_out and all(a is b for a, b in zip(current, views))
@@ -456,13 +451,11 @@ class Network:
                 raise ValueError(f"{name} must be a list of {len(canonical)} arrays.")
             for i, (given, own) in enumerate(zip(current, canonical)):
                 if given is not views[i] or given.shape != own.shape:
-                    self._check_values(f"{name}[{i}]", given, own.shape)
+                    replaced.append((own, self._check_values(f"{name}[{i}]", given, own.shape)))
+        # Everything is checked before anything is copied: on error the weights are unchanged.
+        for own, values in replaced:
+            np.copyto(own, values)
         if changed:
-            for name in self._published:
-                handed_out, views = self._published[name]
-                for given, view, own in zip(getattr(self, name), views, self._canonical(name)):
-                    if given is not view:
-                        np.copyto(own, np.asarray(given).astype(self.dtype))
             self._publish()
 
     def _canonical(self, name):
@@ -1142,14 +1135,15 @@ class TrainingSession:
             learning_rate = network.optimizer.learning_rate_at(network.epochs_)
         else:
             check_positive_finite(learning_rate, "learning_rate")
-        weight_decay = network._regularization["weight_decay"]
+        # The settings are checked again, and new arrays in coefs_ / intercepts_ adopted or
+        # rejected, as the engine is brought up to date.
+        engine = network._engine_for(self.engine.batch_size)
+        weight_decay = engine.config.weight_decay
         if learning_rate * weight_decay >= 1:
             raise ValueError(
                 f"learning_rate * weight_decay must be < 1, got {learning_rate} * {weight_decay}: "
                 "each step multiplies the weights by 1 - learning_rate * weight_decay."
             )
-        # The user may have put new arrays in coefs_ / intercepts_: adopt or reject them.
-        engine = network._engine_for(self.engine.batch_size)
         if engine is not self.engine:
             engine.n_threads = self.engine.n_threads
             self.engine = engine
