@@ -18,7 +18,7 @@ Models:
 
 Usage::
 
-    pip install "fastreg[demo]"
+    pip install ".[demo]"    # from the root of a clone
     python bench/mnist1d_study.py [--seeds 5] [--models mlp,cnn]
 """
 import argparse

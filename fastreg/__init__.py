@@ -10,7 +10,8 @@ diverging epoch raises :class:`DivergenceError` (a ``ValueError`` and a
 ``FloatingPointError``) and leaves the network with its last finite weights.
 
 :class:`MLPClassifier` and :class:`MLPRegressor` are drop-in replacements for
-scikit-learn's estimators of the same names (they need ``pip install "fastreg[sklearn]"``);
+scikit-learn's estimators of the same names (they need scikit-learn: ``pip install
+"fastreg-nn[sklearn]"``);
 :class:`EnsembleClassifier` and :class:`EnsembleRegressor` (also scikit-learn based) ensemble
 them by seeds, bagging, snapshots, checkpoints or cross-validation folds;
 :func:`save` and :func:`load` store models in fastreg's own file format, without pickle.
@@ -48,13 +49,15 @@ def __getattr__(name):
     if name in _SKLEARN_ESTIMATORS:
         import importlib
 
+        from fastreg._extras import install_hint
+
         try:
             module = importlib.import_module(f"fastreg.{_SKLEARN_ESTIMATORS[name]}")
         except ImportError as error:
             if not (error.name or "").startswith("sklearn"):
                 raise
             raise ImportError(
-                f"fastreg.{name} needs scikit-learn: pip install \"fastreg[sklearn]\""
+                f"fastreg.{name} needs scikit-learn: {install_hint('sklearn')}"
             ) from error
         return getattr(module, name)
     raise AttributeError(f"module 'fastreg' has no attribute {name!r}")

@@ -1,6 +1,8 @@
 """Data sets used by the demo and the benchmarks."""
 import numpy as np
 
+from fastreg._extras import install_hint
+
 
 def load_mnist1d(dtype="float32"):
     """MNIST-1D (Greydanus & Kobak 2024), generated offline by the ``mnist1d`` package.
@@ -17,8 +19,7 @@ def load_mnist1d(dtype="float32"):
         from mnist1d.data import get_dataset_args, make_dataset
     except ImportError as error:
         raise ImportError(
-            "MNIST-1D needs the mnist1d package: pip install 'fastreg[demo]' "
-            "(or pip install mnist1d)."
+            f"MNIST-1D needs the mnist1d package: {install_hint('demo', packages=('mnist1d',))}"
         ) from error
     data = make_dataset(get_dataset_args())
     return (

@@ -18,7 +18,8 @@ whole epochs) or on a Dask cluster with ``backend="dask"``. Each member's random
 drawn up front from the ensemble's ``random_state``, so the fitted ensemble does not depend
 on ``n_jobs`` or on the backend.
 
-This module needs scikit-learn (``pip install "fastreg[sklearn]"``).
+This module needs scikit-learn (``pip install scikit-learn``, or the extra
+``pip install "fastreg-nn[sklearn]"``).
 """
 import copy
 import inspect

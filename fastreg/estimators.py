@@ -10,7 +10,8 @@ The extras (dropout, input dropout, L1, decoupled weight decay, max-norm, label 
 input noise) are off by default. They apply to the stochastic solvers ('sgd', 'adam');
 'lbfgs' takes ``alpha`` and ``label_smoothing`` only.
 
-This module needs scikit-learn (``pip install "fastreg[sklearn]"``).
+This module needs scikit-learn (``pip install scikit-learn``, or the extra
+``pip install "fastreg-nn[sklearn]"``).
 """
 import copy
 import math

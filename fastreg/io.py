@@ -42,6 +42,7 @@ import zipfile
 import numpy as np
 
 from fastreg import _state
+from fastreg._extras import install_hint
 from fastreg._state import InvalidState
 from fastreg.augment import Compose, Jitter, RandomFlip, RandomScale, RandomShift
 from fastreg.averaging import EMA, SWA
@@ -393,7 +394,7 @@ class _Reader:
             if not (error.name or "").startswith("sklearn"):
                 raise
             raise ImportError(f"the file holds a {name}, which needs scikit-learn: "
-                              "pip install \"fastreg[sklearn]\"") from error
+                              f"{install_hint('sklearn')}") from error
         params = self.value(entry["params"], f"{where}.params", depth + 1, raw_dict=True)
         state = self.value(entry["state"], f"{where}.state", depth + 1, raw_dict=True)
         if not isinstance(params, dict) or not (state is None or isinstance(state, dict)):

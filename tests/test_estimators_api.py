@@ -259,4 +259,5 @@ def test_import_without_sklearn_explains_the_extra():
     )
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                             check=True, env={"PYTHONPATH": ":".join(sys.path)})
-    assert 'pip install "fastreg[sklearn]"' in result.stdout
+    assert 'pip install scikit-learn (or the extra: pip install "fastreg-nn[sklearn]"' in (
+        result.stdout)
