@@ -14,7 +14,7 @@ EXTRAS = {
     "cli": ("scikit-learn", "pandas"),
     "plot": ("matplotlib",),
     "progress": ("tqdm",),
-    "dask": ("scikit-learn", "dask[distributed]"),
+    "dask": ("scikit-learn", "dask[distributed]", "dask-ml"),
 }
 
 
