@@ -16,7 +16,11 @@ scikit-learn's estimators of the same names (they need scikit-learn: ``pip insta
 them by seeds, bagging, snapshots, checkpoints or cross-validation folds;
 :func:`save` and :func:`load` store models in fastreg's own file format, without pickle.
 """
-from fastreg import augment  # fastreg.augment.Jitter etc. after a plain `import fastreg`
+# _source_tree first: it explains an unbuilt source tree before anything needs the build.
+from fastreg import (
+    _source_tree,  # noqa: F401
+    augment,  # fastreg.augment.Jitter etc. after a plain `import fastreg`
+)
 from fastreg.averaging import EMA, SWA
 from fastreg.early_stopping import (
     BestWeights,
