@@ -24,7 +24,7 @@ def check_verbose(verbose):
 
 
 def _duration(seconds):
-    return f"{seconds * 1000:.1f} ms" if seconds < 0.1 else f"{seconds:.2f} s"
+    return f"{seconds * 1000:.3g} ms" if seconds < 0.1 else f"{seconds:.2f} s"
 
 
 def epoch_line(number, epochs, record, *, show_learning_rate=False):

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from fastreg import _engine, _progress
+from fastreg import _describe, _engine, _progress
 from fastreg._config import ACTIVATIONS, LOSSES, EngineConfig, LayerConfig
 from fastreg._init import glorot_uniform
 from fastreg._threads import resolve_n_threads, single_threaded_blas
@@ -218,7 +218,58 @@ class Network:
     steps_ : int
         Optimizer steps taken so far.
     history_ : dict of list
-        Per epoch over the network's life: ``loss``, ``learning_rate``, ``epoch_time``.
+        Per epoch over the network's life: ``loss``, ``learning_rate``, ``epoch_time``,
+        ``val_loss`` and ``val_accuracy`` (NaN for the epochs trained without
+        ``validation_data``; ``val_accuracy`` is NaN for the regression losses).
+    random_state : int or None
+        The integer seed given, kept for ``repr``; None when none was given or a
+        Generator was (which the network then draws from). Changing it has no effect:
+        the seed is taken when the network is made.
+
+    See Also
+    --------
+    Network.fit : Training, with validation data, callbacks and progress output.
+    Network.summary : The layers, shapes and parameter counts as a table.
+
+    Examples
+    --------
+    A small classifier on two Gaussian blobs:
+
+    >>> import numpy as np
+    >>> from fastreg import SGD, Dense, L2, Network
+    >>> rng = np.random.default_rng(0)
+    >>> X = np.vstack([rng.normal(-1, 1, (60, 4)), rng.normal(1, 1, (60, 4))])
+    >>> y = np.repeat([0, 1], 60)
+    >>> net = Network([Dense(16, "relu"), Dense(2)], optimizer=SGD(0.1, momentum=0.9),
+    ...               regularizers=L2(1e-4), random_state=0)
+    >>> net  # doctest: +NORMALIZE_WHITESPACE
+    Network([Dense(16, activation='relu'), Dense(2)],
+            optimizer=SGD(learning_rate=0.1, momentum=0.9), regularizers=[L2(0.0001)],
+            random_state=0)
+    >>> history = net.fit(X, y, epochs=5, batch_size=16, validation_data=(X[::3], y[::3]))
+    >>> net.epochs_, len(history["val_loss"])
+    (5, 5)
+    >>> [w.shape for w in net.coefs_]
+    [(4, 16), (16, 2)]
+    >>> net.predict(X[:3]).shape
+    (3, 2)
+    >>> print(net.summary())
+    Network: 2 layers, float32
+    ---------------------------------------------------------------------------
+    #  Layer           Units  Activation      Dropout  Output shape  Parameters
+    ---------------------------------------------------------------------------
+       Input               4                  0        (4,)                   0
+    0  Dense              16  relu            0        (16,)                 80
+    1  Dense (output)      2  softmax (loss)  0        (2,)                  34
+    ---------------------------------------------------------------------------
+    Trainable parameters: 114
+    Loss: softmax_cross_entropy (output function softmax)
+    Optimizer: SGD(learning_rate=0.1, momentum=0.9)
+    Regularizers: L2(0.0001)
+    Noise: input_dropout 0, input_noise 0, weight_noise 0, label_noise 0, label_smoothing 0
+    Dropout mode: inverted
+    dtype: float32
+    Trained: 5 epochs, 40 steps
     """
 
     def __init__(
@@ -280,6 +331,31 @@ class Network:
     @property
     def n_outputs(self):
         return self.layers[-1].units
+
+    def __repr__(self):
+        return _describe.network_repr(self)
+
+    def summary(self, n_features=None):
+        """A table of the layers and the network's settings, as text (``print`` or log it).
+
+        One row per layer (and one for the input): its kind, units or channels,
+        activation, dropout, output shape (per sample, channels last for a convolution)
+        and parameter count (weights and biases, the sizes of ``coefs_`` and
+        ``intercepts_``); then the total of trainable parameters, the loss, optimizer,
+        regularizers, noise settings and dtype.
+
+        Parameters
+        ----------
+        n_features : int, optional
+            Number of input features, for a network not built yet (before its first fit);
+            without it such a network's shapes, and the parameters that depend on them,
+            show as ``?``. A built network must be given its own ``n_features_in_``.
+
+        Returns
+        -------
+        str
+        """
+        return _describe.network_summary(self, n_features)
 
     @contextmanager
     def _exclusive(self):
