@@ -10,7 +10,7 @@ after every epoch ``t = 1, 2, ...``:
 A criterion is a small object with a pure ``update(train_error, val_error) -> bool``
 ("stop now?") and ``reset()``: it knows nothing about networks, so any training loop
 (the core :class:`~fastreg.Network`, an estimator, a user's own loop) can feed it.
-:class:`EarlyStopping` plugs criteria into ``Network.fit(..., callback=...)``: it measures
+:class:`EarlyStopping` plugs criteria into ``Network.fit(..., callbacks=...)``: it measures
 both errors, keeps a copy of the best weights and puts them back when it stops.
 :class:`BestWeights` is that copy on its own: the one place where fastreg keeps the weights
 of a best epoch (the callback, the estimators' early stopping and the ensembles' bagged
@@ -615,7 +615,7 @@ class EarlyStopping:
     ::
 
         stopper = EarlyStopping(GeneralizationLoss(5.0), validation_data=(X_val, y_val))
-        net.fit(X, y, epochs=1000, callback=stopper)
+        net.fit(X, y, epochs=1000, callbacks=[stopper])
         stopper.best_epoch_, stopper.stopped_epoch_, stopper.reason_
 
     If ``fit`` runs out of epochs before any criterion holds, it calls

@@ -881,8 +881,8 @@ class Network:
             An epoch's loss or weights were NaN or infinite (a ``ValueError`` and a
             ``FloatingPointError``). The network has the weights of that epoch's start,
             or, with an :class:`~fastreg.EarlyStopping` among the callbacks
-            (``restore_best``), its best weights; the message says which, and what to
-            change.
+            (``restore_best``; the last one of them if there are several), its best
+            weights; the message says which, and what to change.
         """
         epochs = check_integer(epochs, "epochs")
         verbose = _progress.check_verbose(verbose)
@@ -1094,9 +1094,10 @@ class Network:
 
     def _save_state(self):
         """``(params, state)`` for :mod:`fastreg.io`: every constructor argument but
-        ``random_state`` (whose effect is the state of the random streams), and what
-        training made of the network, copied while no other thread trains it (a
-        RuntimeError if one does). :meth:`_load_state` takes them back."""
+        ``random_state`` (whose effect is the state of the random streams; the integer
+        seed given, kept for ``repr``, is in the state), and what training made of the
+        network, copied while no other thread trains it (a RuntimeError if one does).
+        :meth:`_load_state` takes them back."""
         import copy
 
         with self._exclusive():
