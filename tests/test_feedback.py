@@ -609,3 +609,28 @@ def test_the_docstring_example_of_network_runs():
     assert len(test.examples) >= 8
     result = doctest.DocTestRunner().run(test)
     assert result.failed == 0 and result.attempted == len(test.examples)
+
+
+def test_with_several_early_stoppings_a_divergence_ends_at_the_last_ones_best():
+    X, y, X_val, y_val = unscaled_problem("float64")
+    seen = []
+
+    def latest_is_best(network, X_given, y_given):  # each epoch better than the last
+        seen.append([p.copy() for p in network.coefs_ + network.intercepts_])
+        return -len(seen)
+
+    for order in (0, 1):
+        seen.clear()
+        by_loss = EarlyStopping(Patience(100), (X_val, y_val))
+        by_epoch = EarlyStopping(Patience(100), (X_val, y_val), error=latest_is_best)
+        stoppers = [by_loss, by_epoch] if order == 0 else [by_epoch, by_loss]
+        net = diverging_network("float64")
+        with pytest.raises(DivergenceError) as caught:
+            net.fit(X, y, epochs=50, batch_size=20, callbacks=stoppers)
+        last = stoppers[-1]
+        assert by_epoch.best_epoch_ == 4 and by_loss.best_epoch_ < 4
+        assert f"(its epoch {last.best_epoch_}," in str(caught.value)
+        best = last.best_coefs_ + last.best_intercepts_
+        for now, kept in zip(net.coefs_ + net.intercepts_, best):
+            np.testing.assert_array_equal(now, kept)
+        np.testing.assert_array_equal(by_epoch.best_coefs_[0], seen[3][0])
