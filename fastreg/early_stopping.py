@@ -10,7 +10,7 @@ after every epoch ``t = 1, 2, ...``:
 A criterion is a small object with a pure ``update(train_error, val_error) -> bool``
 ("stop now?") and ``reset()``: it knows nothing about networks, so any training loop
 (the core :class:`~fastreg.Network`, an estimator, a user's own loop) can feed it.
-:class:`EarlyStopping` plugs criteria into ``Network.fit(..., callback=...)``: it measures
+:class:`EarlyStopping` plugs criteria into ``Network.fit(..., callbacks=...)``: it measures
 both errors, keeps a copy of the best weights and puts them back when it stops.
 :class:`BestWeights` is that copy on its own: the one place where fastreg keeps the weights
 of a best epoch (the callback, the estimators' early stopping and the ensembles' bagged
@@ -549,13 +549,13 @@ class BestWeights:
 
 
 # ---------------------------------------------------------------------- the fit callback
-def _validation_loss(network, X, y):
+def _validation_loss(network, X, y, sample_weight=None):
     """Mean data loss of the network on ``(X, y)``, without the L2 penalty.
 
     The penalty ``alpha / (2 S) ||W||^2`` depends on the size S of the validation set, not
     on how well the network generalizes, so it is left out.
     """
-    return float(network.evaluate(X, y)["data_loss"])
+    return float(network.evaluate(X, y, sample_weight=sample_weight)["data_loss"])
 
 
 def _n_rows(array):
@@ -563,20 +563,40 @@ def _n_rows(array):
     return shape[0] if shape else len(array)
 
 
-def _error_rate(network, X, y):
-    """Fraction of misclassified samples (softmax) or of wrong labels (logistic)."""
+def _wrong_labels(network, X, y):
+    """Per sample and label, whether the network predicts it wrong: shape (n_samples, 1)
+    for softmax (the argmax class), (n_samples, n_outputs) for logistic (each output at
+    0.5); None for the regression losses."""
     proba = network.predict(X)
     y = np.asarray(y)
     if network.loss == "softmax_cross_entropy":
         truth = y if y.ndim == 1 else y.argmax(axis=1)
-        return float(np.mean(proba.argmax(axis=1) != truth))
+        return (proba.argmax(axis=1) != truth)[:, None]
     if network.loss == "logistic_cross_entropy":
         truth = y.reshape(proba.shape) > 0.5
-        return float(np.mean((proba > 0.5) != truth))
-    raise ValueError(
-        f'error="error_rate" needs a classification loss, not {network.loss!r}; use "loss" '
-        "or a callable."
-    )
+        return (proba > 0.5) != truth
+    return None
+
+
+def _error_rate(network, X, y):
+    """Fraction of misclassified samples (softmax) or of wrong labels (logistic)."""
+    wrong = _wrong_labels(network, X, y)
+    if wrong is None:
+        raise ValueError(
+            f'error="error_rate" needs a classification loss, not {network.loss!r}; use "loss" '
+            "or a callable."
+        )
+    return float(np.mean(wrong))
+
+
+def _accuracy(network, X, y, sample_weight=None):
+    """Fraction of the samples whose every label is right (exact match, as scikit-learn's
+    ``accuracy_score`` counts multilabel targets), weighted by ``sample_weight``; NaN for
+    the regression losses."""
+    wrong = _wrong_labels(network, X, y)
+    if wrong is None:
+        return math.nan
+    return float(np.average(~wrong.any(axis=1), weights=sample_weight))
 
 
 class EarlyStopping:
@@ -595,7 +615,7 @@ class EarlyStopping:
     ::
 
         stopper = EarlyStopping(GeneralizationLoss(5.0), validation_data=(X_val, y_val))
-        net.fit(X, y, epochs=1000, callback=stopper)
+        net.fit(X, y, epochs=1000, callbacks=[stopper])
         stopper.best_epoch_, stopper.stopped_epoch_, stopper.reason_
 
     If ``fit`` runs out of epochs before any criterion holds, it calls

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from fastreg import _engine
+from fastreg import _describe, _engine, _progress
 from fastreg._config import ACTIVATIONS, LOSSES, EngineConfig, LayerConfig
 from fastreg._init import glorot_uniform
 from fastreg._threads import resolve_n_threads, single_threaded_blas
@@ -25,12 +25,17 @@ from fastreg._validation import (
     is_sparse,
 )
 from fastreg.averaging import EMA, SWA
-from fastreg.early_stopping import EarlyStopping
+from fastreg.early_stopping import EarlyStopping, _accuracy, _validation_loss
 from fastreg.layers import Conv1D, Dense
 from fastreg.optimizers import SGD, AdamW, Optimizer
 from fastreg.regularizers import as_tuple, combine
 
 DROPOUT_MODES = ("inverted", "vanilla")
+#: The per-epoch lists of ``Network.history_``; a model file written before the last two
+#: existed has the first three only.
+HISTORY_KEYS = ("loss", "learning_rate", "epoch_time", "val_loss", "val_accuracy")
+VALIDATION_KEYS = HISTORY_KEYS[3:]
+CLASSIFICATION_LOSSES = ("softmax_cross_entropy", "logistic_cross_entropy")
 
 
 class NotFittedError(ValueError, AttributeError):
@@ -110,6 +115,27 @@ class DivergenceError(ValueError, FloatingPointError):
 
     def __reduce__(self):  # keep the attributes through pickling (process pools)
         return type(self), (str(self), self.epoch, self.loss, self.record)
+
+
+def _short_repr(value):
+    text = repr(value)
+    return text if len(text) <= 80 else text[:77] + "..."
+
+
+def _checked_callbacks(callbacks, name):
+    """``callbacks`` as a list of callables: None, one callable, or a list or tuple of
+    them; TypeError naming the one that is not."""
+    if callbacks is None:
+        return []
+    if callable(callbacks):
+        return [callbacks]
+    if not isinstance(callbacks, (list, tuple)):
+        raise TypeError(f"{name} must be a callable or a list of callables, "
+                        f"got {_short_repr(callbacks)}.")
+    for i, callback in enumerate(callbacks):
+        if not callable(callback):
+            raise TypeError(f"{name}[{i}] must be callable, got {_short_repr(callback)}.")
+    return list(callbacks)
 
 
 class Network:
@@ -192,7 +218,58 @@ class Network:
     steps_ : int
         Optimizer steps taken so far.
     history_ : dict of list
-        Per epoch over the network's life: ``loss``, ``learning_rate``, ``epoch_time``.
+        Per epoch over the network's life: ``loss``, ``learning_rate``, ``epoch_time``,
+        ``val_loss`` and ``val_accuracy`` (NaN for the epochs trained without
+        ``validation_data``; ``val_accuracy`` is NaN for the regression losses).
+    random_state : int or None
+        The integer seed given, kept for ``repr``; None when none was given or a
+        Generator was (which the network then draws from). Changing it has no effect:
+        the seed is taken when the network is made.
+
+    See Also
+    --------
+    Network.fit : Training, with validation data, callbacks and progress output.
+    Network.summary : The layers, shapes and parameter counts as a table.
+
+    Examples
+    --------
+    A small classifier on two Gaussian blobs:
+
+    >>> import numpy as np
+    >>> from fastreg import SGD, Dense, L2, Network
+    >>> rng = np.random.default_rng(0)
+    >>> X = np.vstack([rng.normal(-1, 1, (60, 4)), rng.normal(1, 1, (60, 4))])
+    >>> y = np.repeat([0, 1], 60)
+    >>> net = Network([Dense(16, "relu"), Dense(2)], optimizer=SGD(0.1, momentum=0.9),
+    ...               regularizers=L2(1e-4), random_state=0)
+    >>> net  # doctest: +NORMALIZE_WHITESPACE
+    Network([Dense(16, activation='relu'), Dense(2)],
+            optimizer=SGD(learning_rate=0.1, momentum=0.9), regularizers=[L2(0.0001)],
+            random_state=0)
+    >>> history = net.fit(X, y, epochs=5, batch_size=16, validation_data=(X[::3], y[::3]))
+    >>> net.epochs_, len(history["val_loss"])
+    (5, 5)
+    >>> [w.shape for w in net.coefs_]
+    [(4, 16), (16, 2)]
+    >>> net.predict(X[:3]).shape
+    (3, 2)
+    >>> print(net.summary())
+    Network: 2 layers, float32
+    ---------------------------------------------------------------------------
+    #  Layer           Units  Activation      Dropout  Output shape  Parameters
+    ---------------------------------------------------------------------------
+       Input               4                  0        (4,)                   0
+    0  Dense              16  relu            0        (16,)                 80
+    1  Dense (output)      2  softmax (loss)  0        (2,)                  34
+    ---------------------------------------------------------------------------
+    Trainable parameters: 114
+    Loss: softmax_cross_entropy (output function softmax)
+    Optimizer: SGD(learning_rate=0.1, momentum=0.9)
+    Regularizers: L2(0.0001)
+    Noise: input_dropout 0, input_noise 0, weight_noise 0, label_noise 0, label_smoothing 0
+    Dropout mode: inverted
+    dtype: float32
+    Trained: 5 epochs, 40 steps
     """
 
     def __init__(
@@ -237,6 +314,9 @@ class Network:
         self._published = {}
         self.averaged_coefs_ = self.averaged_intercepts_ = None
         self._averaged_count = 0
+        integer_seed = isinstance(random_state, numbers.Integral) and not isinstance(
+            random_state, bool)
+        self.random_state = int(random_state) if integer_seed else None
         self._rng = np.random.default_rng(random_state)
         self._seed = int(self._rng.integers(0, 2**63))
         self._augment_rng = np.random.default_rng([self._seed, 1])
@@ -246,11 +326,36 @@ class Network:
         self.n_features_in_ = None
         self.epochs_ = 0
         self.steps_ = 0
-        self.history_ = {"loss": [], "learning_rate": [], "epoch_time": []}
+        self.history_ = {key: [] for key in HISTORY_KEYS}
 
     @property
     def n_outputs(self):
         return self.layers[-1].units
+
+    def __repr__(self):
+        return _describe.network_repr(self)
+
+    def summary(self, n_features=None):
+        """A table of the layers and the network's settings, as text (``print`` or log it).
+
+        One row per layer (and one for the input): its kind, units or channels,
+        activation, dropout, output shape (per sample, channels last for a convolution)
+        and parameter count (weights and biases, the sizes of ``coefs_`` and
+        ``intercepts_``); then the total of trainable parameters, the loss, optimizer,
+        regularizers, noise settings and dtype.
+
+        Parameters
+        ----------
+        n_features : int, optional
+            Number of input features, for a network not built yet (before its first fit);
+            without it such a network's shapes, and the parameters that depend on them,
+            show as ``?``. A built network must be given its own ``n_features_in_``.
+
+        Returns
+        -------
+        str
+        """
+        return _describe.network_summary(self, n_features)
 
     @contextmanager
     def _exclusive(self):
@@ -717,7 +822,7 @@ class Network:
         return X, Y, sample_weight
 
     def fit(self, X, y, *, epochs=1, batch_size=32, shuffle=True, sample_weight=None,
-            callback=None):
+            validation_data=None, callbacks=None, verbose=0, callback=None):
         """Train for ``epochs`` more epochs, continuing from the current weights.
 
         Parameters
@@ -735,53 +840,130 @@ class Network:
             Visit the samples in a new random order every epoch.
         sample_weight : array-like of shape (n_samples,), optional
             Non-negative weights; each batch's loss is their weighted mean.
-        callback : callable, optional
-            ``callback(network, epoch_record) -> bool``, called after every epoch with a
-            dict of that epoch's figures; returning True stops training. If it has an
-            ``on_train_end(network)`` method, that is called once training stops: the
-            epochs ran out, the callback said stop, or an epoch diverged.
+        validation_data : tuple (X_val, y_val) or (X_val, y_val, sample_weight_val), optional
+            Held-out data, checked once like ``X``, ``y`` and ``sample_weight``. After every
+            epoch the network measures on it, without dropout or noise, ``val_loss`` (the
+            weighted mean data loss, without the regularization penalty, as
+            :meth:`evaluate` gives it) and, for the cross-entropy losses, ``val_accuracy``
+            (the weighted fraction of samples predicted right: the argmax class for
+            softmax, every output at 0.5 for logistic, an exact match as scikit-learn's
+            ``accuracy_score`` counts multilabel targets). They go into the epoch record,
+            the history and the printed line. Measuring never changes the training.
+        callbacks : callable or list of callables, optional
+            Each is called after every epoch as ``callback(network, epoch_record) ->
+            bool``, with a dict of that epoch's figures (see
+            :meth:`TrainingSession.run_epoch`, and ``val_loss`` / ``val_accuracy`` when
+            measured); all of them are called, in order, and training stops after the epoch
+            if any returned True. Each one's ``on_train_end(network)`` method, if it has
+            one, is called once training stops: the epochs ran out, a callback said stop,
+            or an epoch diverged.
+        verbose : {0, 1, 2} or bool, default=0
+            0: silent. 1: a line per epoch on stdout,
+            ``Epoch 3/20 - loss 0.4123 - val_loss 0.5012 - val_accuracy 0.8420 - 0.21 s``
+            (with the learning rate too when the optimizer follows a schedule). 2: also a
+            progress bar with an ETA within each epoch, moved by a thread that reads the
+            engine's step count a few times a second while the epoch trains without the
+            GIL: tqdm's bar when tqdm is installed (``pip install "fastreg-nn[progress]"``),
+            else a plain text bar. The weights are the same bits at every level.
+        callback : callable or list of callables, optional
+            The older name of ``callbacks``; give one or the other.
 
         Returns
         -------
         history : dict of list
-            ``loss``, ``learning_rate`` and ``epoch_time`` (seconds) of this call's epochs.
+            ``loss``, ``learning_rate``, ``epoch_time`` (seconds), ``val_loss`` and
+            ``val_accuracy`` of this call's epochs (NaN where not measured: no validation
+            data, or a regression loss for ``val_accuracy``).
 
         Raises
         ------
         DivergenceError
             An epoch's loss or weights were NaN or infinite (a ``ValueError`` and a
             ``FloatingPointError``). The network has the weights of that epoch's start,
-            or, with an :class:`~fastreg.EarlyStopping` callback (``restore_best``), its
-            best weights; the message says which, and what to change.
+            or, with an :class:`~fastreg.EarlyStopping` among the callbacks
+            (``restore_best``; the last one of them if there are several), its best
+            weights; the message says which, and what to change.
         """
         epochs = check_integer(epochs, "epochs")
-        if callback is not None and not callable(callback):
-            raise TypeError(f"callback must be callable, got {callback!r}.")
-        history = {"loss": [], "learning_rate": [], "epoch_time": []}
+        verbose = _progress.check_verbose(verbose)
+        if callback is not None and callbacks is not None:
+            raise TypeError("Give callbacks or its older name callback, not both.")
+        callbacks = _checked_callbacks(callbacks if callback is None else callback,
+                                       "callbacks" if callback is None else "callback")
+        if validation_data is not None and (not isinstance(validation_data, (tuple, list))
+                                            or len(validation_data) not in (2, 3)):
+            raise ValueError("validation_data must be a tuple (X_val, y_val) or (X_val, y_val, "
+                             f"sample_weight_val), got {_short_repr(validation_data)}.")
+        history = {key: [] for key in HISTORY_KEYS}
         diverged = None
         with self._exclusive(), self.training_session(
                 X, y, batch_size=batch_size, sample_weight=sample_weight) as session:
-            for _ in range(epochs):
+            validation = None if validation_data is None else self._prepare_validation(
+                validation_data)
+            steps = _progress.steps_per_epoch(session.Y.shape[0], session.engine.batch_size)
+            show_learning_rate = callable(self.optimizer.learning_rate)
+            for number in range(1, epochs + 1):
                 try:
-                    record = session.run_epoch(shuffle=shuffle)
+                    record = self._fit_epoch(session, shuffle, verbose == 2,
+                                             f"Epoch {number}/{epochs}", steps)
                 except DivergenceError as error:
                     diverged = error
                     break
+                if validation is not None:
+                    self._record_validation(record, *validation)
                 for key in history:
-                    history[key].append(record[key])
-                if callback is not None and callback(self, record):
+                    history[key].append(record.get(key, math.nan))
+                if verbose:
+                    _progress.print_line(_progress.epoch_line(
+                        number, epochs, record, show_learning_rate=show_learning_rate))
+                # Every callback sees every epoch (no short-circuit).
+                if any([callback(self, record) for callback in callbacks]):
                     break
-        if diverged is not None and isinstance(callback, EarlyStopping) and (
-                callback.restore_best_weights and callback.best_coefs_ is not None):
-            callback.restore_best(self)
-            diverged = diverged._with_weights(
-                f"the best weights of its EarlyStopping callback (its epoch "
-                f"{callback.best_epoch_}, validation error {callback.best_val_error_:.6g})")
-        if callback is not None and hasattr(callback, "on_train_end"):
-            callback.on_train_end(self)
+        stoppers = [callback for callback in callbacks if isinstance(callback, EarlyStopping)
+                    and callback.restore_best_weights and callback.best_coefs_ is not None]
+        for callback in callbacks:
+            if hasattr(callback, "on_train_end"):
+                callback.on_train_end(self)
         if diverged is not None:
+            if stoppers:
+                # The last one: an earlier stopper's on_train_end may have restored its own.
+                stopper = stoppers[-1]
+                stopper.restore_best(self)
+                diverged = diverged._with_weights(
+                    f"the best weights of its EarlyStopping callback (its epoch "
+                    f"{stopper.best_epoch_}, validation error {stopper.best_val_error_:.6g})")
             raise diverged
         return history
+
+    def _fit_epoch(self, session, shuffle, show_bar, description, steps):
+        """One epoch of fit, with a progress bar moved from another thread if asked."""
+        if not show_bar:
+            return session.run_epoch(shuffle=shuffle)
+        start = self.steps_
+
+        def steps_done():
+            # session.engine, not an engine taken now: run_epoch may build a new one.
+            return min(max(session.engine.step - start, 0), steps)
+
+        with _progress.EpochMonitor(_progress.new_bar(steps, description), steps_done):
+            return session.run_epoch(shuffle=shuffle)
+
+    def _prepare_validation(self, validation_data):
+        """``validation_data`` checked as fit checks X, y and sample_weight."""
+        X_val, y_val, *weights = validation_data
+        try:
+            return self._prepare(X_val, y_val, weights[0] if weights else None)
+        except (ValueError, TypeError) as error:
+            raise type(error)(f"validation_data: {error}") from None
+
+    def _record_validation(self, record, X_val, Y_val, weights_val):
+        """Measure the validation figures of the epoch just trained into its record and
+        the last entries of history_."""
+        record["val_loss"] = _validation_loss(self, X_val, Y_val, weights_val)
+        if self.loss in CLASSIFICATION_LOSSES:
+            record["val_accuracy"] = _accuracy(self, X_val, Y_val, weights_val)
+        for key in VALIDATION_KEYS:
+            self.history_[key][-1] = record.get(key, math.nan)
 
     def training_session(self, X, y, *, batch_size=32, sample_weight=None):
         """Validate data once and bind it to the engine, for training epoch by epoch.
@@ -912,9 +1094,10 @@ class Network:
 
     def _save_state(self):
         """``(params, state)`` for :mod:`fastreg.io`: every constructor argument but
-        ``random_state`` (whose effect is the state of the random streams), and what
-        training made of the network, copied while no other thread trains it (a
-        RuntimeError if one does). :meth:`_load_state` takes them back."""
+        ``random_state`` (whose effect is the state of the random streams; the integer
+        seed given, kept for ``repr``, is in the state), and what training made of the
+        network, copied while no other thread trains it (a RuntimeError if one does).
+        :meth:`_load_state` takes them back."""
         import copy
 
         with self._exclusive():
@@ -956,6 +1139,7 @@ class Network:
             "history": self.history_, "weights": self._weights, "biases": self._biases,
             "optimizer_state": self._optimizer_state, "state_kind": self._state_kind,
             "averages": self._averages, "averaged_count": self._averaged_count,
+            "random_state": self.random_state,
         }
         return params, state
 
@@ -967,9 +1151,15 @@ class Network:
 
         check.keys(params, cls._saved_settings(), "the network's settings")
         network = cls(**params, random_state=0)
-        check.keys(state, ("seed", "rng", "augment_rng", "n_features_in", "epochs", "steps",
-                           "history", "weights", "biases", "optimizer_state", "state_kind",
-                           "averages", "averaged_count"), "the network's state")
+        names = ["seed", "rng", "augment_rng", "n_features_in", "epochs", "steps", "history",
+                 "weights", "biases", "optimizer_state", "state_kind", "averages",
+                 "averaged_count", "random_state"]
+        if isinstance(state, dict) and "random_state" not in state:
+            names.pop()  # a file written before the seed given was kept
+        check.keys(state, names, "the network's state")
+        seed = state.get("random_state")
+        network.random_state = None if seed is None else check.integer(
+            seed, "random_state", 0, 2**128 - 1)
         network._seed = check.integer(state["seed"], "seed")
         network._rng = check.instance(state["rng"], np.random.Generator, "rng")
         network._augment_rng = check.instance(state["augment_rng"], np.random.Generator,
@@ -977,9 +1167,16 @@ class Network:
         network.epochs_ = check.integer(state["epochs"], "epochs")
         network.steps_ = check.integer(state["steps"], "steps")
         network._averaged_count = check.integer(state["averaged_count"], "averaged_count")
-        history = check.keys(state["history"], network.history_, "history")
+        history = state["history"]
+        if isinstance(history, dict) and not any(key in history for key in VALIDATION_KEYS):
+            # A file written before the validation figures: none were measured then.
+            losses = check.reals(history.get("loss"), "history loss")
+            history = {**history, **{key: [math.nan] * len(losses) for key in VALIDATION_KEYS}}
+        history = check.keys(history, network.history_, "history")
         network.history_ = {key: list(check.reals(values, f"history {key}"))
                             for key, values in history.items()}
+        if len({len(values) for values in network.history_.values()}) > 1:
+            raise check.InvalidState("the lists of history differ in length.")
         if state["weights"] is None:
             for name in ("n_features_in", "biases", "optimizer_state", "state_kind", "averages"):
                 if state[name] is not None:
@@ -1051,6 +1248,11 @@ class Network:
             state["_optimizer_state"] = [tuple(writeable(a) for a in arrays)
                                          for arrays in state["_optimizer_state"]]
         self.__dict__.update(state)
+        history = self.__dict__.get("history_")
+        if isinstance(history, dict) and "loss" in history:  # pickled before val_loss existed
+            for key in VALIDATION_KEYS:
+                history.setdefault(key, [math.nan] * len(history["loss"]))
+        self.__dict__.setdefault("random_state", None)
         self.coefs_ = self.intercepts_ = self.averaged_coefs_ = self.averaged_intercepts_ = None
         self._published = {}
         if self._weights is not None:
@@ -1188,8 +1390,8 @@ class TrainingSession:
             raise self._diverged(record)
         network.epochs_ += 1
         network._update_epoch_average()
-        for key in network.history_:
-            network.history_[key].append(record[key])
+        for key, values in network.history_.items():
+            values.append(record.get(key, math.nan))  # fit fills in the validation figures
         return record
 
     def _diverged(self, record):

@@ -317,7 +317,8 @@ def test_history_and_callback():
     history = net.fit(X, y, epochs=10, batch_size=8, callback=callback)
     assert [r["epoch"] for r in seen] == [0, 1, 2, 3]
     assert net.epochs_ == 4 and net.steps_ == 4 * 3
-    assert set(history) == {"loss", "learning_rate", "epoch_time"}
+    assert set(history) == {"loss", "learning_rate", "epoch_time", "val_loss", "val_accuracy"}
+    assert np.isnan(history["val_loss"]).all() and np.isnan(history["val_accuracy"]).all()
     assert history["loss"] == [r["loss"] for r in seen]
     assert history["learning_rate"] == [0.1] * 4
     assert all(t >= 0 for t in history["epoch_time"])
