@@ -186,9 +186,11 @@ def _estimator_curves(estimator):
     validation score (scikit-learn's rule)."""
     name = type(estimator).__name__
     loss_curve = getattr(estimator, "loss_curve_", None)
+    if loss_curve is None and hasattr(estimator, "n_iter_"):
+        raise ValueError(f"This {name} has no loss_curve_: the 'lbfgs' solver records no "
+                         "curve (fit it with 'adam' or 'sgd').")
     if loss_curve is None:
-        raise ValueError(f"This {name} has no loss_curve_: it is not fitted, or was fitted by "
-                         "the 'lbfgs' solver, which records no curve (use 'adam' or 'sgd').")
+        raise ValueError(f"This {name} is not fitted: call its fit first.")
     curves = _Curves(train=_curve(loss_curve, "loss_curve_"))
     n_epochs = curves.train.size
     if n_epochs == 0:

@@ -423,6 +423,19 @@ def test_estimators_weights_and_given_axes():
             assert panel.get_yscale() == "log"
 
 
+def test_conv1d_classifier_weights_are_its_networks():
+    pytest.importorskip("sklearn")
+    X, y = classification_data(n_features=20)
+    model = fastreg.Conv1DClassifier(conv_layers=((4, 3, 2, 1),), max_iter=2,
+                                     random_state=0).fit(X, y)
+    figure = plot.weight_histograms(model)
+    coefs = model.network_.coefs_
+    assert len(figure.axes) == len(coefs)
+    for panel, coef in zip(figure.axes, coefs):
+        assert zero_counts(panel.get_title())[1] == coef.size
+        assert sum(p.get_height() for p in panel.patches) == coef.size
+
+
 def test_weight_histograms_reject_wrong_inputs():
     X, y = classification_data()
     with pytest.raises(ValueError, match="not fitted"):
