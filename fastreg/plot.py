@@ -11,9 +11,10 @@
   that L1 regularization leaves.
 
 Every function draws into the Axes given as ``ax`` or, without one, into a new pyplot
-figure, and returns the Axes (or the Figure, for several panels). Epochs are counted from
-1, as ``n_iter_`` and :class:`~fastreg.EarlyStopping` count them. NaN and infinite values
-in a curve are left out as gaps.
+figure, and returns the Axes (:func:`learning_curves`: the Axes of the losses;
+:func:`weight_histograms`: the Figure of its panels). Epochs are counted from 1, as
+``n_iter_`` and :class:`~fastreg.EarlyStopping` count them. NaN and infinite values in a
+curve are left out as gaps.
 
 This module needs matplotlib (``pip install matplotlib``, or the extra
 ``pip install "fastreg-nn[plot]"``); ``import fastreg`` does not import it.
