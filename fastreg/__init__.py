@@ -15,6 +15,8 @@ scikit-learn's estimators of the same names (they need scikit-learn: ``pip insta
 :class:`EnsembleClassifier` and :class:`EnsembleRegressor` (also scikit-learn based) ensemble
 them by seeds, bagging, snapshots, checkpoints or cross-validation folds;
 :func:`save` and :func:`load` store models in fastreg's own file format, without pickle.
+:mod:`fastreg.plot` draws learning curves, ensembles and weight histograms (it needs
+matplotlib: ``pip install "fastreg-nn[plot]"``).
 """
 # _source_tree first: it explains an unbuilt source tree before anything needs the build.
 from fastreg import (
@@ -50,6 +52,10 @@ _SKLEARN_ESTIMATORS = {
 
 
 def __getattr__(name):
+    if name == "plot":  # fastreg.plot after a plain `import fastreg`; it needs matplotlib
+        import importlib
+
+        return importlib.import_module("fastreg.plot")
     if name in _SKLEARN_ESTIMATORS:
         import importlib
 
