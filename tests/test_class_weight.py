@@ -278,7 +278,7 @@ def test_balanced_raises_the_recall_of_the_minority_class():
 
 
 # ---------------------------------------------------------------------------- ensembles
-@pytest.mark.parametrize("strategy", ["seeds", "bagging", "snapshot"])
+@pytest.mark.parametrize("strategy", ["seeds", "bagging", "snapshot", "cv"])
 @pytest.mark.parametrize("class_weight", ["balanced", {1: 3.0, 2: 8.0}])
 @pytest.mark.filterwarnings("ignore:.*out-of-bag:UserWarning")
 def test_an_ensemble_weighs_the_classes_of_all_of_y(strategy, class_weight):
@@ -288,13 +288,16 @@ def test_an_ensemble_weighs_the_classes_of_all_of_y(strategy, class_weight):
         per_class = compute_class_weight("balanced", classes=np.unique(y), y=y)
     else:
         per_class = np.array([1.0, 3.0, 8.0])
-    params = {"n_estimators": 4, "strategy": strategy, "random_state": 1}
+    params = {"n_estimators": 3 if strategy == "cv" else 4, "strategy": strategy,
+              "random_state": 1, "cv": 4}
     weighted = EnsembleClassifier(small(class_weight=class_weight), **params).fit(X, y)
     reference = EnsembleClassifier(small(), **params).fit(X, y, sample_weight=per_class[index])
     assert weighted.estimator_.class_weight == class_weight
     for a, b in zip(weighted.estimators_, reference.estimators_, strict=True):
         assert a.class_weight is None
         assert_same_bits(a, b)
+    if strategy == "cv":  # the folds' scores are weighted too
+        np.testing.assert_array_equal(weighted.cv_scores_, reference.cv_scores_)
     if strategy == "bagging":
         # Some bootstrap sample lacks the rare class: with the dict it would name that key.
         assert any(2 not in y[sample] for sample in weighted.estimators_samples_)
