@@ -1093,8 +1093,9 @@ class MLPClassifier(ClassifierMixin, _BaseMLP):
         n_k)`` over the data ``fit`` is given, ``n_samples`` and ``n_k`` summing the
         sample weights when there are some (scikit-learn's LogisticRegression convention;
         SGDClassifier counts samples regardless of their weights). ``partial_fit`` takes a
-        dict only: like SGDClassifier, it refuses 'balanced', which one chunk cannot
-        estimate.
+        dict only: it refuses 'balanced' at every call (SGDClassifier at its first call,
+        balancing each later chunk on its own), as one chunk cannot estimate the class
+        frequencies of the stream.
 
     Attributes
     ----------
