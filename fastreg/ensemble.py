@@ -160,11 +160,32 @@ class _BaseEnsemble(MetaEstimatorMixin, BaseEstimator):
                      "oob_decision_function_", "cv_scores_", "selected_folds_", "learning_rates_",
                      "snapshot_epochs_"):
             self.__dict__.pop(name, None)
+        sample_weight, member_params = self._class_weighted(base, y, sample_weight)
         if self.strategy in INDEPENDENT_STRATEGIES:
-            self._fit_independent(X, y, sample_weight, random_state)
+            self._fit_independent(X, y, sample_weight, random_state, member_params)
         else:
-            self._fit_one_run(X, y, sample_weight, random_state)
+            self._fit_one_run(X, y, sample_weight, random_state, member_params)
         return self
+
+    def _class_weighted(self, base, y, sample_weight):
+        """``(sample_weight, member_params)``: a fastreg MLPClassifier's ``class_weight``
+        turned into sample weights over the whole training set, its members then fit
+        with ``class_weight=None``.
+
+        'balanced' then counts the classes of all of y, not of a member's bootstrap sample
+        or fold (which may lack a class of the dict), and 'snapshot' and 'checkpoints',
+        which train by partial_fit, take 'balanced' too.
+        """
+        from fastreg.estimators import MLPClassifier, _class_weighted
+
+        if (not is_classifier(self) or not isinstance(base, MLPClassifier)
+                or base.class_weight is None):
+            return sample_weight, {}
+        base._validate_params()
+        class_index = np.searchsorted(self.classes_, y)
+        weights = _class_weighted(base.class_weight, self.classes_, class_index, sample_weight,
+                                  np.float64)
+        return weights, {"class_weight": None}
 
     def _member(self, seed, **params):
         return clone(self.estimator_).set_params(random_state=int(seed), **params)
@@ -179,13 +200,13 @@ class _BaseEnsemble(MetaEstimatorMixin, BaseEstimator):
         with joblib.parallel_config(backend=self.backend):
             return Parallel(n_jobs=n_jobs)(jobs)
 
-    def _fit_independent(self, X, y, sample_weight, random_state):
+    def _fit_independent(self, X, y, sample_weight, random_state, member_params):
         n_samples = X.shape[0]
         cap = _effective_thread_cap(self.n_jobs, self.backend)
         members, trains, validations = [], [], []
         if self.strategy == "seeds":
             seeds = random_state.randint(_MAX_SEED, size=self.n_estimators)
-            members = [self._member(seed) for seed in seeds]
+            members = [self._member(seed, **member_params) for seed in seeds]
             trains = validations = [None] * self.n_estimators
         elif self.strategy == "bagging":
             seeds = random_state.randint(_MAX_SEED, size=self.n_estimators)
@@ -195,7 +216,7 @@ class _BaseEnsemble(MetaEstimatorMixin, BaseEstimator):
                 sample = random_state.randint(0, n_samples, size=n_samples)
                 out_of_bag = self._validation_rows(y, sample) if can_validate else None
                 params = {"early_stopping": True} if out_of_bag is not None else {}
-                members.append(self._member(seed, **params))
+                members.append(self._member(seed, **params, **member_params))
                 samples.append(sample)
                 trains.append(sample)
                 validations.append(out_of_bag)
@@ -209,7 +230,7 @@ class _BaseEnsemble(MetaEstimatorMixin, BaseEstimator):
                     f"but cv gives only {len(folds)} folds."
                 )
             seeds = random_state.randint(_MAX_SEED, size=len(folds))
-            members = [self._member(seed) for seed in seeds]
+            members = [self._member(seed, **member_params) for seed in seeds]
             trains = [train for train, _ in folds]
             validations = [None] * len(folds)
         fitted = self._run_in_parallel(
@@ -243,7 +264,7 @@ class _BaseEnsemble(MetaEstimatorMixin, BaseEstimator):
             return kind(n_splits=cv, shuffle=True, random_state=random_state.randint(_MAX_SEED))
         return check_cv(cv, classifier=is_classifier(self))
 
-    def _fit_one_run(self, X, y, sample_weight, random_state):
+    def _fit_one_run(self, X, y, sample_weight, random_state, member_params):
         """'snapshot' and 'checkpoints': epoch by epoch with partial_fit, copying members."""
         base = self.estimator_
         if not hasattr(base, "partial_fit"):
@@ -259,7 +280,7 @@ class _BaseEnsemble(MetaEstimatorMixin, BaseEstimator):
         # A RandomState object, not an int: partial_fit re-reads random_state at every call,
         # and an int would visit the samples in the same order every epoch.
         model = clone(base).set_params(random_state=np.random.RandomState(seed),
-                                       early_stopping=False, warm_start=False)
+                                       early_stopping=False, warm_start=False, **member_params)
         self.seeds_ = np.asarray([seed])
         snapshot = self.strategy == "snapshot"
         lr0 = float(base.get_params()["learning_rate_init"])
@@ -590,7 +611,12 @@ class EnsembleClassifier(ClassifierMixin, _BaseEnsemble):
         y : array-like of shape (n_samples,)
             Class labels (binary or multiclass).
         sample_weight : array-like of shape (n_samples,), default=None
-            Passed on to each member's fit (restricted to its rows).
+            Passed on to each member's fit (restricted to its rows). When the estimator
+            is a fastreg MLPClassifier with a ``class_weight``, the ensemble computes
+            ``class_weight[y_i] * sample_weight_i`` once over all of ``(X, y)`` ('balanced'
+            counting every class of y, as a bootstrap sample or fold may lack one) and its
+            members train on these weights with ``class_weight=None``; they then also weigh
+            'cv''s held-out scores, and 'snapshot' and 'checkpoints' accept 'balanced'.
 
         Returns
         -------

@@ -44,7 +44,7 @@ from fastreg._sklearn_private import (
     _fit_context,
     _get_additional_lbfgs_options_dict,
 )
-from fastreg._validation import check_positive_finite, finite_as
+from fastreg._validation import check_nonnegative_float, check_positive_finite, finite_as
 from fastreg._validation import sklearn_validate_data as validate_data
 from fastreg.averaging import EMA, SWA
 from fastreg.early_stopping import BestWeights, StoppingCriterion
@@ -87,6 +87,49 @@ def _is_plain_dense(X, n_features):
         and X.shape[1] == n_features
         and (X.dtype == np.float64 or X.dtype == np.float32)
     )
+
+
+def _class_weighted(class_weight, classes, class_index, sample_weight, dtype):
+    """Each sample's weight ``class_weight[y_i] * sample_weight_i``, as ``dtype``.
+
+    Parameters
+    ----------
+    class_weight : 'balanced' or dict
+        'balanced': class k weighs ``total / (n_classes * total_k)``, the totals summing
+        the sample weights (the sample counts without them), as scikit-learn's
+        LogisticRegression counts them. A dict maps class labels to non-negative weights;
+        classes it leaves out weigh 1.
+    classes : ndarray of shape (n_classes,)
+        The class labels, the dict's keys among them.
+    class_index : ndarray of shape (n_samples,)
+        Each sample's position in ``classes``.
+    sample_weight : ndarray of shape (n_samples,) of float64, or None
+    dtype : numpy dtype
+        Of the result, rounded from the float64 product (so that the product of
+        ``class_weight`` gives the same bits as passing ``w[y] * sample_weight`` yourself).
+
+    Returns
+    -------
+    weights : ndarray of shape (n_samples,)
+    """
+    weights = np.ones(len(classes))
+    if isinstance(class_weight, str):  # 'balanced' (the parameter checks name it)
+        totals = np.bincount(class_index, weights=sample_weight, minlength=len(classes))
+        np.divide(totals.sum(), len(classes) * totals, out=weights, where=totals > 0)
+    else:
+        position = {label: i for i, label in enumerate(np.asarray(classes).tolist())}
+        unknown = [key for key in class_weight if key not in position]
+        if unknown:
+            raise ValueError(f"class_weight has keys that are not classes: {unknown}; the "
+                             f"classes are {np.asarray(classes).tolist()}.")
+        for key, value in class_weight.items():
+            weights[position[key]] = check_nonnegative_float(value, f"class_weight[{key!r}]")
+    effective = weights[class_index]
+    if sample_weight is not None:
+        effective *= sample_weight
+    if not effective.sum() > 0:
+        raise ValueError("class_weight (times sample_weight) gives every sample the weight 0.")
+    return effective.astype(dtype)
 
 
 class _BaseMLP(BaseEstimator):
@@ -319,8 +362,7 @@ class _BaseMLP(BaseEstimator):
         self._check_solver_extras(dropouts)
         first_pass = not hasattr(self, "coefs_") or (not self.warm_start and not incremental)
         X, Y = self._validate_input(X, y, incremental, reset=first_pass)
-        if sample_weight is not None:
-            sample_weight = _check_sample_weight(sample_weight, X, dtype=X.dtype)
+        sample_weight = self._checked_sample_weight(sample_weight, X, Y, incremental)
         self.n_outputs_ = Y.shape[1]
         layer_units = [X.shape[1]] + hidden + [self.n_outputs_]
         self._random_state = check_random_state(self.random_state)
@@ -341,6 +383,12 @@ class _BaseMLP(BaseEstimator):
         if not all(np.isfinite(w).all() for w in self.coefs_ + self.intercepts_):
             raise ValueError(NON_FINITE_WEIGHTS)
         return self
+
+    def _checked_sample_weight(self, sample_weight, X, Y, incremental):
+        """The weights each sample's loss takes, in X's dtype, or None."""
+        if sample_weight is None:
+            return None
+        return _check_sample_weight(sample_weight, X, dtype=X.dtype)
 
     def _loss_for_sklearn(self, data_loss, penalty):
         """scikit-learn's loss_: its squared error is a mean over outputs, fastreg's a sum."""
@@ -1035,6 +1083,19 @@ class MLPClassifier(ClassifierMixin, _BaseMLP):
     label_smoothing : float, default=0.0
         Cross-entropy targets become ``(1 - eps) y + eps / K`` while training (K classes;
         2 per logistic output), in [0, 1).
+    class_weight : dict, 'balanced' or None, default=None
+        Weights of the classes, binary and multiclass targets (not multilabel ones):
+        sample i's loss is weighted by ``class_weight[y_i] * sample_weight_i``, exactly as
+        if that product had been passed as ``sample_weight`` (the L2 penalty's scale, the
+        early-stopping split and its weighted validation score included). A dict maps
+        class labels to non-negative weights; classes it leaves out weigh 1, a key that is
+        not a class is an error. 'balanced' weighs class k by ``n_samples / (n_classes *
+        n_k)`` over the data ``fit`` is given, ``n_samples`` and ``n_k`` summing the
+        sample weights when there are some (scikit-learn's LogisticRegression convention;
+        SGDClassifier counts samples regardless of their weights). ``partial_fit`` takes a
+        dict only: it refuses 'balanced' at every call (SGDClassifier at its first call,
+        balancing each later chunk on its own), as one chunk cannot estimate the class
+        frequencies of the stream.
 
     Attributes
     ----------
@@ -1060,6 +1121,7 @@ class MLPClassifier(ClassifierMixin, _BaseMLP):
     _parameter_constraints: dict = {
         **_BaseMLP._parameter_constraints,
         "label_smoothing": [Interval(Real, 0, 1, closed="left")],
+        "class_weight": [None, StrOptions({"balanced"}), dict],
     }
 
     def __init__(
@@ -1100,6 +1162,7 @@ class MLPClassifier(ClassifierMixin, _BaseMLP):
         swa_start=0,
         n_threads=None,
         stopping_criterion=None,
+        class_weight=None,
     ):
         self.hidden_layer_sizes = hidden_layer_sizes
         self.activation = activation
@@ -1136,9 +1199,39 @@ class MLPClassifier(ClassifierMixin, _BaseMLP):
         self.swa_start = swa_start
         self.n_threads = n_threads
         self.stopping_criterion = stopping_criterion
+        self.class_weight = class_weight
 
     def _label_smoothing(self):
         return self.label_smoothing
+
+    def _check_class_weight_target(self, y, incremental):
+        """Refuse, before fitting changes anything, what class_weight does not support."""
+        if self.class_weight is None:
+            return
+        if incremental and isinstance(self.class_weight, str):
+            raise ValueError(
+                "class_weight='balanced' is not supported by partial_fit: one call sees one "
+                "chunk of the data, not the class frequencies of the whole stream. Compute "
+                "them with sklearn.utils.class_weight.compute_class_weight('balanced', "
+                "classes=classes, y=y) on all the targets (or a large sample of them) and "
+                "pass class_weight=dict(zip(classes, weights))."
+            )
+        if type_of_target(y).startswith("multilabel"):
+            raise ValueError(
+                "class_weight supports binary and multiclass targets, not multilabel ones; "
+                "pass sample_weight instead (for example from "
+                "sklearn.utils.class_weight.compute_sample_weight)."
+            )
+
+    def _checked_sample_weight(self, sample_weight, X, Y, incremental):
+        if self.class_weight is None:
+            return super()._checked_sample_weight(sample_weight, X, Y, incremental)
+        if sample_weight is not None:
+            sample_weight = _check_sample_weight(sample_weight, X, dtype=np.float64)
+        # Y is the binarized target: one 0/1 column (binary) or one-hot rows (multiclass).
+        class_index = (Y[:, 0] if Y.shape[1] == 1 else Y.argmax(axis=1)).astype(np.intp)
+        return _class_weighted(self.class_weight, self.classes_, class_index, sample_weight,
+                               X.dtype)
 
     def _validate_input(self, X, y, incremental, reset):
         X, y = validate_data(
@@ -1163,6 +1256,35 @@ class MLPClassifier(ClassifierMixin, _BaseMLP):
                                  f"`self.classes_` has {self.classes_}. 'y' has {classes}.")
         Y = self._label_binarizer.transform(y)
         return X, Y.astype(X.dtype)
+
+    def _save_state(self):
+        params, state = super()._save_state()
+        if isinstance(params["class_weight"], dict):
+            # A file's dicts have text keys, and class labels may be numbers: store pairs.
+            params["class_weight"] = tuple(params["class_weight"].items())
+        return params, state
+
+    @classmethod
+    def _load_state(cls, params, state):
+        if isinstance(params, dict) and isinstance(params.get("class_weight"), tuple):
+            params = {**params, "class_weight": cls._stored_class_weight(params["class_weight"])}
+        return super()._load_state(params, state)
+
+    @staticmethod
+    def _stored_class_weight(pairs):
+        """The class_weight dict a file stores as (label, weight) pairs, checked."""
+        from fastreg import _state as check
+
+        class_weight = {}
+        for pair in pairs:
+            if not isinstance(pair, tuple) or len(pair) != 2:
+                raise check.InvalidState("class_weight must be stored as (label, weight) pairs.")
+            label, weight = pair
+            check.instance(label, (bool, int, float, str), "a class_weight label")
+            if label in class_weight:
+                raise check.InvalidState(f"class_weight has the label {label!r} twice.")
+            class_weight[label] = check.real(weight, f"class_weight[{label!r}]")
+        return class_weight
 
     def _validation_targets(self, y_val):
         y_val = column_or_1d(y_val, warn=True) if y_val.ndim == 2 and y_val.shape[1] == 1 else y_val
@@ -1198,7 +1320,8 @@ class MLPClassifier(ClassifierMixin, _BaseMLP):
         y : array-like of shape (n_samples,) or (n_samples, n_labels)
             Class labels, or a binary indicator matrix for multilabel classification.
         sample_weight : array-like of shape (n_samples,), default=None
-            Non-negative weights: each batch's loss is their weighted mean.
+            Non-negative weights: each batch's loss is their weighted mean. Multiplied by
+            the weights of ``class_weight``, when it is set.
         validation_data : tuple (X_val, y_val), default=None
             A validation set of your own. Its accuracy and loss are recorded every epoch
             (``validation_scores_``, ``validation_loss_curve_``); with
@@ -1209,6 +1332,7 @@ class MLPClassifier(ClassifierMixin, _BaseMLP):
         self : MLPClassifier
             The fitted classifier.
         """
+        self._check_class_weight_target(y, incremental=False)
         return self._fit(X, y, sample_weight=sample_weight, validation_data=validation_data)
 
     @available_if(lambda est: est._has_stochastic_solver())
@@ -1223,7 +1347,7 @@ class MLPClassifier(ClassifierMixin, _BaseMLP):
         y : array-like of shape (n_samples,) or (n_samples, n_labels)
             Class labels.
         sample_weight : array-like of shape (n_samples,), default=None
-            Non-negative sample weights.
+            Non-negative sample weights, multiplied by those of a ``class_weight`` dict.
         classes : array-like of shape (n_classes,), default=None
             Every class of the whole training stream: required on the first call, ignored
             afterwards. ``y`` need not contain them all.
@@ -1240,6 +1364,7 @@ class MLPClassifier(ClassifierMixin, _BaseMLP):
         self : MLPClassifier
             The updated classifier.
         """
+        self._check_class_weight_target(y, incremental=True)
         if _check_partial_fit_first_call(self, classes):
             self._label_binarizer = LabelBinarizer()
             if type_of_target(y).startswith("multilabel"):
