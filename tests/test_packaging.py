@@ -6,6 +6,7 @@ import sys
 import tarfile
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from fastreg._extras import DISTRIBUTION, EXTRAS, install_hint
@@ -38,9 +39,12 @@ def test_unbuilt_source_tree_says_what_to_do(tmp_path):
     """Python started in a clone's root imports fastreg/ there: no circular-import puzzle."""
     shutil.copytree(ROOT / "fastreg", tmp_path / "fastreg",
                     ignore=shutil.ignore_patterns("*.so", "*.pyd", "__pycache__"))
-    result = subprocess.run([sys.executable, "-c", "import fastreg"], cwd=tmp_path,
+    # -S: no site hooks, so that an editable install's import hook cannot take precedence;
+    # NumPy and SciPy come from their own folder, as an installed fastreg would find them.
+    site_packages = str(Path(np.__file__).resolve().parents[1])
+    result = subprocess.run([sys.executable, "-S", "-c", "import fastreg"], cwd=tmp_path,
                             capture_output=True, text=True,
-                            env={**os.environ, "PYTHONPATH": ""})
+                            env={**os.environ, "PYTHONPATH": site_packages})
     assert result.returncode == 1
     last_line = result.stderr.strip().splitlines()[-1]
     assert last_line.startswith("ImportError: fastreg was imported from the source tree")
