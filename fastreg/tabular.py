@@ -199,10 +199,11 @@ class TabularModel(BaseEstimator):
     Fit it on a pandas DataFrame of features and a target column: it one-hot encodes the
     feature columns of text or of a categorical dtype (one 0/1 column per value seen in
     training), standardizes the numeric columns (bool included) with the training rows'
-    mean and standard deviation, and trains the estimator on the result. Prediction takes
-    a DataFrame holding at least the same feature columns, by name, in any order (other
-    columns are ignored) and returns the original class labels or values. Save and load
-    it with :func:`fastreg.save` / :func:`fastreg.load`, preprocessing included.
+    mean and standard deviation (a regression target too), and trains the estimator on the
+    result. Prediction takes a DataFrame holding at least the same feature columns, by
+    name, in any order (other columns are ignored) and returns the original class labels
+    or values. Save and load it with :func:`fastreg.save` / :func:`fastreg.load`,
+    preprocessing included.
 
     Parameters
     ----------
@@ -245,6 +246,9 @@ class TabularModel(BaseEstimator):
         compared as text).
     mean_, scale_ : ndarray of float64 of shape (n_numeric,)
         Each numeric feature's training mean and standard deviation (1 where that is 0).
+    target_mean_, target_scale_ : float or None
+        Regression: the target's training mean and standard deviation. The estimator
+        learns the standardized target, and predictions are scaled back.
     classes_ : ndarray
         The class labels (classification).
 
@@ -351,6 +355,12 @@ class TabularModel(BaseEstimator):
             estimator = (classifiers if self.task_ == "classify" else regressors)[0]()
         estimator = clone(estimator)
         target = self._target_values(y)
+        self.target_mean_ = self.target_scale_ = None
+        if self.task_ == "regress":
+            scale = float(np.std(target))
+            self.target_mean_ = float(np.mean(target))
+            self.target_scale_ = scale if scale > 0 else 1.0
+            target = (target - self.target_mean_) / self.target_scale_
         fit_kwargs = {}
         if validation_data is not None:
             if not hasattr(estimator, "early_stopping"):
@@ -362,6 +372,8 @@ class TabularModel(BaseEstimator):
                 raise ValueError("validation_data must be a pair (X_val, y_val).") from None
             X_val = self.transform(X_val)
             y_val = self._target_values(self._target(y_val, X_val.shape[0], "y_val"))
+            if self.task_ == "regress":
+                y_val = (y_val - self.target_mean_) / self.target_scale_
             fit_kwargs["validation_data"] = (X_val, y_val)
         self.estimator_ = estimator
         if progress is None:
@@ -525,7 +537,14 @@ class TabularModel(BaseEstimator):
         -------
         ndarray of shape (n_samples,)
         """
-        return self.estimator_.predict(self.transform(X))
+        return self._predicted(self.transform(X))
+
+    def _predicted(self, features):
+        """The estimator's predictions, regressed values back in the target's units."""
+        predicted = self.estimator_.predict(features)
+        if self.task_ == "regress":
+            return np.asarray(predicted, dtype=np.float64) * self.target_scale_ + self.target_mean_
+        return predicted
 
     def predict_proba(self, X):
         """Class probabilities, columns in the order of ``classes_`` (classification).
@@ -568,7 +587,7 @@ class TabularModel(BaseEstimator):
         y = self._target_values(self._target(y, X.shape[0], "y"))
         features = self.transform(X)
         if self.task_ == "regress":
-            predicted = np.asarray(self.estimator_.predict(features), dtype=np.float64)
+            predicted = self._predicted(features)
             return {"r2": float(metrics.r2_score(y, predicted)) if len(y) > 1 else None,
                     "mae": float(metrics.mean_absolute_error(y, predicted)),
                     "rmse": float(np.sqrt(metrics.mean_squared_error(y, predicted)))}
@@ -601,7 +620,8 @@ class TabularModel(BaseEstimator):
         save(self, path)
 
     _STATE = ("estimator_", "task_", "target_name_", "feature_names_in_", "numeric_features_",
-              "categorical_features_", "categories_", "mean_", "scale_")
+              "categorical_features_", "categories_", "mean_", "scale_", "target_mean_",
+              "target_scale_")
 
     def _save_state(self):
         """``(params, state)`` for :mod:`fastreg.io`: the parameters and, once fitted, the
@@ -637,6 +657,14 @@ class TabularModel(BaseEstimator):
             check.array(state[name], name, shape=(len(numeric),), dtype=np.float64, finite=True)
         if not np.all(state["scale_"] > 0):
             raise check.InvalidState("scale_ must be positive.")
+        regress = task == "regress"
+        for name in ("target_mean_", "target_scale_"):
+            value = check.real(state[name], name, none=not regress)
+            if value is not None and (not regress or not math.isfinite(value)):
+                raise check.InvalidState(f"{name} must be a finite number for regression, "
+                                         "None for classification.")
+        if regress and not state["target_scale_"] > 0:
+            raise check.InvalidState("target_scale_ must be positive.")
         categories = state["categories_"]
         if not isinstance(categories, list) or len(categories) != len(categorical):
             raise check.InvalidState("categories_ must be a list of one array per categorical "
