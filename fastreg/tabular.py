@@ -30,8 +30,6 @@ TASKS = ("classify", "regress")
 #: for class labels; a target with more is regressed.
 MAX_CLASS_VALUES = 20
 
-#: Most lines of progress per training run (the first epoch, every k-th, the last).
-PROGRESS_LINES = 20
 
 
 def _pandas():
@@ -109,8 +107,6 @@ class _ProgressLines:
         self.epochs = epochs
         self.score_name = score_name
         self.members = members
-        limit = PROGRESS_LINES if members is None else max(2, PROGRESS_LINES // members)
-        self.every = next(step for step in _nice_steps() if math.ceil(epochs / step) <= limit)
         self.member = 0
         self.counted = 0
         self.text = ""
@@ -157,7 +153,7 @@ class _ProgressLines:
             text += f"  validation loss {float(record['validation loss']):.5f}"
         if record.get("score"):
             text += f"  validation {self.score_name} {float(record['score']):.4f}"
-        if epoch == 1 or epoch % self.every == 0 or epoch == self.epochs:
+        if _shown(epoch, several=self.members is not None) or epoch == self.epochs:
             print(text, file=self.out)
             self.unshown = None
         else:
@@ -170,12 +166,14 @@ class _ProgressLines:
             self.unshown = None
 
 
-def _nice_steps():
-    step = 1
-    while True:
-        for factor in (1, 2, 5):
-            yield step * factor
-        step *= 10
+def _shown(epoch, several):
+    """Whether the progress shows ``epoch``: epochs 1 to 10, then every 10th to 100, every
+    100th to 1000 and so on (about ten lines a decade, however long training runs); for
+    one of several runs, epochs 1, 10, 100, ... only."""
+    step = 10 ** int(math.log10(epoch))
+    if several:
+        return epoch == step
+    return epoch <= 10 or epoch % step == 0
 
 
 def _with_verbose(estimator, verbose):
@@ -298,8 +296,9 @@ class TabularModel(BaseEstimator):
             of holding out part of ``X``. Ensembles take their validation from ``X``.
         progress : text stream, optional
             Where to print training progress, one line per epoch (the loss, and the
-            validation loss and score when there is a validation set); at most about 20
-            lines per run: the first epoch, every k-th and the last.
+            validation loss and score when there is a validation set) for epochs 1 to 10,
+            every 10th to 100, every 100th to 1000, ..., and the last (for the members of
+            an ensemble: epochs 1, 10, 100, ... and the last).
 
         Returns
         -------
