@@ -414,7 +414,7 @@ def _array_table(path, feature_names):
     return table
 
 
-def read_table(path, *, feature_names=None):
+def _read_table(path, *, feature_names=None):
     """The table in ``path``: CSV (.tsv: tab-separated), Parquet, .npy or .npz.
 
     Parameters
@@ -563,7 +563,7 @@ def train(args, out=None):
     destination = Path(args.out) if args.out else Path(Path(args.data).stem + ".fastreg")
     if not destination.parent.is_dir():
         raise CommandError(f"cannot write {destination}: {destination.parent} is not a directory")
-    table = read_table(args.data)
+    table = _read_table(args.data)
     target = _target_column(table, args.target, args.data)
     print(f"Read {args.data}: {len(table)} rows, {table.shape[1]} columns.", file=out)
     table = _missing_rows(table, list(table.columns), args.data, args.drop_na, out)
@@ -687,7 +687,7 @@ def predict(args, out=None):
     import pandas
 
     model = _load_tabular_model(args.model)
-    table = read_table(args.data, feature_names=model.feature_names_in_)
+    table = _read_table(args.data, feature_names=model.feature_names_in_)
     if args.proba and model.task_ != "classify":
         raise CommandError(f"--proba needs a classification model; {args.model} regresses")
     _check_columns(model, table, args.data)
@@ -722,7 +722,7 @@ def evaluate(args, out=None):
     _require_cli_packages("evaluate")
     out = sys.stdout if out is None else out
     model = _load_tabular_model(args.model)
-    table = read_table(args.data, feature_names=model.feature_names_in_)
+    table = _read_table(args.data, feature_names=model.feature_names_in_)
     target = model.target_name_
     if target not in table.columns:
         columns = ", ".join(table.columns[:30]) + (" ..." if table.shape[1] > 30 else "")
@@ -878,6 +878,11 @@ def main(argv=None):
     except CommandError as error:
         print(f"fastreg {args.command}: error: {_one_line(error)}", file=sys.stderr)
         return error.status
+    except (ValueError, OSError) as error:
+        # What the library refused in the user's data (a target of another type than the
+        # model's, say), or a file that could not be read or written.
+        print(f"fastreg {args.command}: error: {_one_line(error)}", file=sys.stderr)
+        return 2
     except ImportError as error:
         print(f"fastreg {args.command}: {_one_line(error)}", file=sys.stderr)
         return 1

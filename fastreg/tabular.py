@@ -424,8 +424,8 @@ class TabularModel(BaseEstimator):
                 values = values.astype(str).astype(object)
             return values
         if y.dtype.kind not in "biuf":
-            raise ValueError(f"The target {self.target_name_!r} is not numeric (dtype "
-                             f"{y.dtype}): it cannot be regressed; classify it instead.")
+            raise ValueError(f"The target {self.target_name_!r} must be numeric for "
+                             f"regression, got dtype {y.dtype}.")
         values = y.to_numpy(dtype=np.float64)
         if not np.all(np.isfinite(values)):
             raise ValueError(f"The target {self.target_name_!r} has infinite values.")
