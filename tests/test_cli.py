@@ -214,6 +214,10 @@ def bad_files(tmp_path_factory):
     table.drop(columns="target").to_csv(folder / "features.csv", index=False)
     load_diabetes(as_frame=True).frame.to_csv(folder / "diabetes.csv", index=False)
     (folder / "garbage.npy").write_text("not an array")
+    diabetes = load_diabetes(as_frame=True).frame
+    diabetes.assign(target="high").to_csv(folder / "text_target.csv", index=False)
+    diabetes.assign(bmi=diabetes["bmi"].astype(str) + "?").to_csv(folder / "text_bmi.csv",
+                                                                  index=False)
     model = TabularModel(fastreg.MLPClassifier(hidden_layer_sizes=(4,), max_iter=1))
     import warnings
 
@@ -266,6 +270,10 @@ BAD_INPUTS = {
     "proba_of_a_regressor": (["predict", "regressor.fastreg", "diabetes.csv", "--proba"], 2,
                              ["--proba needs a classification model"]),
     "garbage_npy": (["train", "garbage.npy", "--target", "0"], 2, ["garbage.npy is not a .npy"]),
+    "text_target_for_a_regressor": (["evaluate", "regressor.fastreg", "text_target.csv"], 2,
+                                    ["'target' must be numeric for regression"]),
+    "text_in_a_numeric_column": (["predict", "regressor.fastreg", "text_bmi.csv"], 2,
+                                 ["'bmi' were numeric in training"]),
     "no_command": ([], 2, ["required: COMMAND"]),
     "demo_epochs": (["demo", "--epochs", "0"], 2, ["argument --epochs", "'0'"]),
     "missing_model_file": (["evaluate", "gone.fastreg", "wine.csv"], 2,
@@ -298,6 +306,34 @@ def test_bad_input_is_one_line(case, bad_files, monkeypatch, capsys):
     assert len(lines) == 1, captured.err
     for fragment in fragments:
         assert fragment in lines[0], (fragment, lines[0])
+
+
+def test_train_drops_missing_rows_and_trains_in_float32(bad_files, tmp_path, monkeypatch,
+                                                       capsys):
+    """In-process: --drop-na says what it dropped, --float32 trains in float32 and --quiet
+    prints no epochs; the saved model predicts what the model trained on the same rows in
+    Python predicts."""
+    pd = pytest.importorskip("pandas")
+    monkeypatch.chdir(tmp_path)
+    assert cli.main(["train", str(bad_files / "holes.csv"), "--target", "target", "--drop-na",
+                     "--float32", "--epochs", "3", "--quiet", "--hidden", "8",
+                     "--validation-fraction", "0"]) == 0
+    out = capsys.readouterr().out
+    assert "Dropped 3 of 178 rows with missing values (--drop-na)." in out
+    assert "Trained in" in out and "epoch " not in out and "validation" not in out
+    model = fastreg.load(tmp_path / "holes.fastreg")
+    assert model.dtype == "float32" and model.estimator_._network.dtype == np.float32
+    table = pd.read_csv(bad_files / "holes.csv").dropna().reset_index(drop=True)
+    X, y = table.drop(columns="target"), table["target"]
+    import warnings
+
+    from fastreg.tabular import TabularModel
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        twin = TabularModel(fastreg.MLPClassifier(hidden_layer_sizes=(8,), max_iter=3,
+                                                  random_state=0), dtype="float32").fit(X, y)
+    np.testing.assert_array_equal(model.predict_proba(X), twin.predict_proba(X))
 
 
 @pytest.mark.parametrize("package", sorted(MISSING_PACKAGES))
