@@ -292,3 +292,19 @@ def test_hostile_tabular_files_are_refused(wine, tmp_path):
     assert not failures, "\n".join(failures)
     # The files the hostile ones were edited from load and predict.
     assert fastreg.load(good).predict(X).shape == (len(X),)
+
+
+@pytest.mark.slow
+def test_damaged_tabular_files_load_or_raise_value_error(wine, tmp_path):
+    """Bytes changed in a TabularModel's file: load reads a model or raises ValueError,
+    never anything else, never a crash (test_io_hostile's fuzzing, on this class)."""
+    from test_hostile import records, run_checked
+    from test_io_hostile import FUZZ
+
+    X, y = wine
+    good = tmp_path / "good.fastreg"
+    fastreg.save(_quiet_fit(_classifier(epochs=2), X, y), good)
+    out = run_checked(f"GOOD = {str(good)!r}\nPATH = {str(tmp_path / 'damaged')!r}\n"
+                      "TRIALS = 300\nimport fastreg.tabular\n" + FUZZ, timeout=300)
+    assert records(out, "done"), out[-2000:]
+    assert not records(out, "escaped"), records(out, "escaped")[:5]
