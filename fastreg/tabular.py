@@ -298,7 +298,9 @@ class TabularModel(BaseEstimator):
             Where to print training progress, one line per epoch (the loss, and the
             validation loss and score when there is a validation set) for epochs 1 to 10,
             every 10th to 100, every 100th to 1000, ..., and the last (for the members of
-            an ensemble: epochs 1, 10, 100, ... and the last).
+            an ensemble: epochs 1, 10, 100, ... and the last). The lines come from the
+            estimator's ``verbose`` output: the standard output of the process is
+            redirected for the duration of the fit.
 
         Returns
         -------
