@@ -14,6 +14,8 @@ scikit-learn's estimators of the same names (they need scikit-learn: ``pip insta
 "fastreg-nn[sklearn]"``);
 :class:`EnsembleClassifier` and :class:`EnsembleRegressor` (also scikit-learn based) ensemble
 them by seeds, bagging, snapshots, checkpoints or cross-validation folds;
+:class:`TabularModel` holds one of them with the preprocessing of a pandas table (one-hot
+text columns, standardized numbers), as the ``fastreg train`` command line trains it;
 :func:`save` and :func:`load` store models in fastreg's own file format, without pickle.
 :mod:`fastreg.plot` draws learning curves, ensembles and weight histograms (it needs
 matplotlib: ``pip install "fastreg-nn[plot]"``).
@@ -48,6 +50,7 @@ _SKLEARN_ESTIMATORS = {
     "EnsembleClassifier": "ensemble",
     "EnsembleRegressor": "ensemble",
     "Conv1DClassifier": "signal",
+    "TabularModel": "tabular",
 }
 
 
@@ -98,6 +101,7 @@ __all__ = [
     "SGD",
     "SWA",
     "StoppingCriterion",
+    "TabularModel",
     "UpStrips",
     "WeightDecay",
     "augment",

@@ -64,6 +64,7 @@ MODELS = {
     "Conv1DClassifier": "fastreg.signal",
     "EnsembleClassifier": "fastreg.ensemble",
     "EnsembleRegressor": "fastreg.ensemble",
+    "TabularModel": "fastreg.tabular",
 }
 
 #: fastreg's settings objects: built from their constructor's arguments, which are
@@ -219,8 +220,8 @@ def save(model, path):
     Parameters
     ----------
     model : fastreg model
-        A Network, MLPClassifier, MLPRegressor, Conv1DClassifier, EnsembleClassifier or
-        EnsembleRegressor, fitted or not.
+        A Network, MLPClassifier, MLPRegressor, Conv1DClassifier, EnsembleClassifier,
+        EnsembleRegressor or TabularModel (its preprocessing included), fitted or not.
     path : str or path-like
         Destination file; it is written as given (no extension is added).
 
@@ -509,8 +510,10 @@ def load(path):
 
     Returns
     -------
-    Network, MLPClassifier, MLPRegressor, Conv1DClassifier, EnsembleClassifier or EnsembleRegressor
-        The model as it was saved (the estimators need scikit-learn installed).
+    fastreg model
+        The model as it was saved: a Network, MLPClassifier, MLPRegressor, Conv1DClassifier,
+        EnsembleClassifier, EnsembleRegressor or TabularModel (all but the Network need
+        scikit-learn installed).
 
     Raises
     ------
