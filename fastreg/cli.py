@@ -173,12 +173,14 @@ def demo(epochs=150, seed=0, out=None, compare=True):
         f"\nMLP 40-100-100-10 (ReLU), Adam lr 1e-2, batch 100, {epochs} epochs, seed {seed}\n",
         file=out,
     )
-    print(f"{'model':<13}{'regularization':<52}{'train acc':>10}{'test acc':>10}{'time':>9}",
-          file=out)
     descriptions = {
         "plain": "none",
         "regularized": "random shifts +-5, scaling 0.8-1.2, label smoothing 0.1",
+        "scikit-learn": "none (MLPClassifier, float64, default BLAS threads)",
     }
+    width = max(len(text) for text in descriptions.values()) + 2
+    print(f"{'model':<13}{'regularization':<{width}}{'train acc':>10}{'test acc':>10}{'time':>9}",
+          file=out)
     results = {}
     for name, network in _demo_networks(seed).items():
         start = time.perf_counter()
@@ -188,7 +190,8 @@ def demo(epochs=150, seed=0, out=None, compare=True):
         test_acc = float(np.mean(network.predict(X_test).argmax(axis=1) == y_test))
         results[name] = (train_acc, test_acc, elapsed)
         print(
-            f"{name:<13}{descriptions[name]:<52}{train_acc:>10.1%}{test_acc:>10.1%}{elapsed:>8.2f}s",
+            f"{name:<13}{descriptions[name]:<{width}}{train_acc:>10.1%}{test_acc:>10.1%}"
+            f"{elapsed:>8.2f}s",
             file=out,
         )
     sklearn_run = None
@@ -198,7 +201,7 @@ def demo(epochs=150, seed=0, out=None, compare=True):
         results["scikit-learn"] = sklearn_run[:3]
         blas = "1 BLAS thread" if sklearn_run[3] else "default BLAS threads"
         print(
-            f"{'scikit-learn':<13}{'none (MLPClassifier, float64, ' + blas + ')':<52}"
+            f"{'scikit-learn':<13}{'none (MLPClassifier, float64, ' + blas + ')':<{width}}"
             f"{sklearn_run[0]:>10.1%}{sklearn_run[1]:>10.1%}{sklearn_run[2]:>8.2f}s",
             file=out,
         )
@@ -212,12 +215,17 @@ def demo(epochs=150, seed=0, out=None, compare=True):
         seconds, fastreg_seconds = sklearn_run[2], results["plain"][2]
         print(f"Speed: fastreg trains the plain MLP {seconds / fastreg_seconds:.1f}x as fast as "
               f"scikit-learn {metadata.version('scikit-learn')} ({fastreg_seconds:.2f}s in "
-              f"float32 with {resolve_n_threads(None)} engine thread(s), against {seconds:.2f}s "
+              f"float32 with {_threads_phrase(resolve_n_threads(None))}, against {seconds:.2f}s "
               "in float64).", file=out)
     elif compare:
         print("Speed: install scikit-learn to time the same plain MLP in scikit-learn: "
               f"{install_hint('sklearn')}", file=out)
     return results
+
+
+def _threads_phrase(count, noun="engine thread"):
+    """'1 engine thread', '2 engine threads'."""
+    return f"{count} {noun}" + ("" if count == 1 else "s")
 
 
 # ---------------------------------------------------------------------- info
@@ -226,7 +234,8 @@ _POOL_NAMES = {"openblas": "OpenBLAS", "mkl": "MKL", "blis": "BLIS", "flexiblas"
 
 #: The optional packages info reports, with the extra that installs each.
 _OPTIONAL = (("scikit-learn", "sklearn"), ("pandas", "cli"), ("pyarrow", None),
-             ("threadpoolctl", "demo"), ("mnist1d", "demo"))
+             ("threadpoolctl", "demo"), ("mnist1d", "demo"), ("matplotlib", "plot"),
+             ("tqdm", "progress"), ("distributed", "dask"), ("dask-ml", "dask"))
 
 
 def _pool_line(pool):
@@ -262,7 +271,7 @@ def info(out=None):
     print(f"python {platform.python_version()} on {platform.machine()}", file=out)
     print(f"numpy {np.__version__}, scipy {scipy.__version__}", file=out)
     cores = available_cores()
-    print(f"engine: {resolve_n_threads(None)} thread(s) by default "
+    print(f"engine: {_threads_phrase(resolve_n_threads(None), 'thread')} by default "
           f"({cores} core{'s' if cores != 1 else ''} available; "
           "n_threads or OMP_NUM_THREADS change it)", file=out)
     present = []
