@@ -397,7 +397,8 @@ def test_info_says_what_is_known_and_never_none(tmp_path):
     assert result.returncode == 0, result.stderr
     out = result.stdout
     assert "None" not in out
-    assert f"engine: {resolve_n_threads(None)} thread(s) by default" in out
+    threads = resolve_n_threads(None)
+    assert f"engine: {threads} thread{'s' if threads != 1 else ''} by default" in out
     assert f"fastreg {fastreg.__version__}" in out
     threadpoolctl = pytest.importorskip("threadpoolctl")
     assert f"threadpoolctl {threadpoolctl.__version__}" in out
