@@ -1117,10 +1117,12 @@ def test_ctrl_c_interrupts_fit_promptly_with_consistent_counters():
             pytest.fail(failure + "\n" + _describe(out, err))
         return out, err
 
-    deadline = time.monotonic() + 30
+    # Setup (imports, the data) is not what is timed: on cores shared with other work it
+    # has taken over 30 s.
+    deadline = time.monotonic() + 180
     while not started.wait(0.05):
         if proc.poll() is not None or time.monotonic() > deadline:
-            finish("the child never started training (setup failed or took over 30 s)")
+            finish("the child never started training (setup failed or took over 180 s)")
     time.sleep(INTERRUPT_DELAY)
     sent = time.monotonic()
     os.kill(proc.pid, signal.SIGINT)  # not reaped yet: the pid is still the child's
