@@ -1,14 +1,23 @@
-"""Data sets used by the demo and the benchmarks."""
+"""Data sets used by the demo, the studies and the benchmarks."""
+import random
+import threading
+
 import numpy as np
 
 from fastreg._extras import install_hint
+
+#: mnist1d draws from NumPy's global generator (and Python's ``random``), after seeding them:
+#: two threads making the data at once would interleave their draws and get wrong data.
+_MNIST1D_LOCK = threading.Lock()
 
 
 def load_mnist1d(dtype="float32"):
     """MNIST-1D (Greydanus & Kobak 2024), generated offline by the ``mnist1d`` package.
 
     4000 training and 1000 test signals of 40 samples, 10 classes: small enough for a
-    CPU, hard enough that a plain MLP overfits (about 65% test accuracy).
+    CPU, hard enough that a plain MLP overfits (about 65% test accuracy). Safe to call
+    from several threads; the global random states that mnist1d seeds (NumPy's legacy
+    generator, Python's ``random``) are put back as they were.
 
     Returns
     -------
@@ -21,7 +30,13 @@ def load_mnist1d(dtype="float32"):
         raise ImportError(
             f"MNIST-1D needs the mnist1d package: {install_hint('demo', packages=('mnist1d',))}"
         ) from error
-    data = make_dataset(get_dataset_args())
+    with _MNIST1D_LOCK:
+        numpy_state, python_state = np.random.get_state(), random.getstate()
+        try:
+            data = make_dataset(get_dataset_args())
+        finally:
+            np.random.set_state(numpy_state)
+            random.setstate(python_state)
     return (
         np.ascontiguousarray(data["x"], dtype=dtype),
         np.asarray(data["y"], dtype=np.int64),
