@@ -28,6 +28,7 @@ from fastreg.studies.early_stopping import (
     criterion_label,
     evaluate_criteria,
     make_criterion,
+    record_run,
     replay,
 )
 
@@ -222,3 +223,8 @@ def test_quick_run_from_the_command_line(tmp_path):
     assert completed.returncode == 0, completed.stderr
     assert "| criterion |" in completed.stdout
     check_outputs(out)
+    # The curves are those of the same network trained here, on the same MNIST-1D.
+    data = json.loads((out / "early_stopping.json").read_text())
+    epochs = data["settings"]["epochs"]
+    for run in data["runs"]:
+        assert record_run(seed=run["seed"], epochs=epochs) == run["curves"]

@@ -156,3 +156,8 @@ def test_quick_run_from_the_command_line(tmp_path):
     assert completed.returncode == 0, completed.stderr
     assert "| batch | lr |" in completed.stdout
     check_outputs(out)
+    # Two threads ask for MNIST-1D first at once: they must still train on the same data.
+    runs = json.loads((out / "implicit.json").read_text())["runs"]
+    result = run_study("implicit-regularization", tmp_path / "in-process", quick=True,
+                       progress=False, stream=io.StringIO(), n_jobs=1)
+    assert result.data["implicit"]["runs"] == runs

@@ -20,7 +20,8 @@ import math
 
 import numpy as np
 
-from fastreg.studies._runner import mnist1d, pyplot
+from fastreg.studies._runner import pyplot
+from fastreg.studies._safe_data import mnist1d
 
 EPOCHS = 300
 N_SEEDS = 5
@@ -218,7 +219,8 @@ def _draw(curves, outcomes, reference, settings):
     for ax in (loss_ax, error_ax):
         ax.axvline(best, color=BEST_COLOR, ls="--", lw=1,
                    label=f"best validation error epoch ({best})")
-        ax.set_xlabel("epoch")
+        ax.set_xscale("log")
+        ax.set_xlabel("epoch (log scale)")
         ax.grid(alpha=GRID_ALPHA)
     error_ax.axhline(reference["min_test_error"], color=test_color, ls=":", lw=1,
                      label=f"min test error {reference['min_test_error']:.1%}")
