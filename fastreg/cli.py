@@ -51,6 +51,10 @@ EXAMPLES = {
   fastreg demo --epochs 50 --seed 1""",
     "info": """example:
   fastreg info""",
+    "study": """examples:
+  fastreg study double-descent --out figures/double-descent
+  fastreg study regularizers --quick
+  fastreg study ensembles --scheduler tcp://10.0.0.5:8786""",
 }
 
 #: The early-stopping criteria of --early-stopping: name -> (class, its arguments in order).
@@ -747,6 +751,28 @@ def evaluate(args, out=None):
     return metrics
 
 
+# ---------------------------------------------------------------------- study
+def study(args):
+    """``fastreg study NAME``: run one study into its folder (fastreg.studies)."""
+    from fastreg.studies import run_study
+
+    if args.scheduler is None:
+        result = run_study(args.name, args.out, quick=args.quick, n_jobs=args.jobs,
+                           seed=args.seed, progress=not args.no_progress)
+    else:
+        try:
+            from distributed import Client
+        except ImportError as error:
+            raise ImportError(f"--scheduler needs dask.distributed: {install_hint('dask')}"
+                              ) from error
+        with Client(args.scheduler) as client:
+            result = run_study(args.name, args.out, quick=args.quick, client=client,
+                               seed=args.seed, progress=not args.no_progress)
+    print(f"Wrote {', '.join(sorted(result.files))} to {result.out} "
+          f"in {result.seconds:.0f} s.")
+    return result
+
+
 # ---------------------------------------------------------------------- the parser
 def _parser():
     formatter = argparse.RawDescriptionHelpFormatter
@@ -852,6 +878,31 @@ def _parser():
     demo_parser.add_argument("--no-sklearn", action="store_true",
                              help="skip the scikit-learn timing")
 
+    from fastreg.studies import STUDIES
+
+    study_parser = command(
+        "study", "the lecture's experiments: a figure, a table and the numbers",
+        "Run one of the studies that reproduce the lecture's experiments on MNIST-1D and "
+        "write its figure (PNG), table (Markdown, also printed) and raw numbers (JSON, CSV) "
+        "to the output folder. The studies: "
+        + "; ".join(f"{name}: {text}" for name, (_, text) in STUDIES.items())
+        + f". They need matplotlib and mnist1d: {install_hint('study')}.")
+    study_parser.add_argument("name", metavar="NAME", choices=list(STUDIES),
+                              help="the study: " + ", ".join(STUDIES))
+    study_parser.add_argument("--out", metavar="DIR",
+                              help="the output folder (default: study-NAME)")
+    study_parser.add_argument("--quick", action="store_true",
+                              help="a tiny version that checks the pipeline in seconds "
+                                   "(its numbers mean nothing)")
+    study_parser.add_argument("--jobs", type=_positive_int(), default=None, metavar="N",
+                              help="models trained at once (default: the available cores)")
+    study_parser.add_argument("--scheduler", metavar="ADDRESS",
+                              help="train on this Dask scheduler instead (the dask extra)")
+    study_parser.add_argument("--seed", type=_positive_int(0), default=0,
+                              help="seeds every model and data draw (0)")
+    study_parser.add_argument("--no-progress", action="store_true",
+                              help="no progress line on standard error")
+
     command("info", "versions, threads, and the BLAS and OpenMP libraries in use",
             "Print fastreg's version and location, Python, NumPy and SciPy, the engine's "
             "default thread count, the optional packages present, and the BLAS and OpenMP "
@@ -882,6 +933,8 @@ def main(argv=None):
                 demo(epochs=args.epochs, seed=args.seed, compare=not args.no_sklearn)
             elif args.command == "info":
                 info()
+            elif args.command == "study":
+                study(args)
             else:
                 {"train": train, "predict": predict, "evaluate": evaluate}[args.command](args)
     except CommandError as error:
