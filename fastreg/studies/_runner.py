@@ -5,6 +5,7 @@ import json
 import math
 import os
 import sys
+import threading
 import time
 from concurrent.futures import ThreadPoolExecutor, as_completed
 from dataclasses import dataclass, field
@@ -218,9 +219,21 @@ def pyplot():
     return plt
 
 
-@lru_cache(maxsize=4)
+_DATA_LOCK = threading.Lock()
+
+
 def mnist1d(dtype="float32"):
-    """MNIST-1D's default split (4000 / 1000), made once per process and cached; read-only."""
+    """MNIST-1D's default split (4000 / 1000), made once per process and cached; read-only.
+
+    The threads of :meth:`StudyContext.map` ask for it at the same moment: one makes it,
+    the others wait and find it cached.
+    """
+    with _DATA_LOCK:
+        return _cached_mnist1d(dtype)
+
+
+@lru_cache(maxsize=4)
+def _cached_mnist1d(dtype):
     from fastreg.datasets import load_mnist1d
 
     arrays = load_mnist1d(dtype=dtype)

@@ -20,8 +20,7 @@ import math
 
 import numpy as np
 
-from fastreg.studies._runner import pyplot
-from fastreg.studies._safe_data import mnist1d
+from fastreg.studies._runner import mnist1d, pyplot
 
 EPOCHS = 300
 N_SEEDS = 5

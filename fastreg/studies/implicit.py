@@ -23,8 +23,7 @@ import math
 
 import numpy as np
 
-from fastreg.studies._runner import pyplot
-from fastreg.studies._safe_data import mnist1d
+from fastreg.studies._runner import mnist1d, pyplot
 
 #: From 16 to the full batch (MNIST-1D has 4000 training signals).
 BATCH_SIZES = (16, 32, 64, 128, 256, 512, 1024, 4000)
