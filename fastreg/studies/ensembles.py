@@ -79,8 +79,6 @@ def fit_ensemble(*, strategy, n_members, epochs, cycle, n_train, seed):
         member's test accuracy), ``disagreement``, ``epochs`` (total epochs trained) and,
         for 'snapshot', ``snapshot_epochs``.
     """
-    from sklearn.exceptions import ConvergenceWarning
-
     from fastreg import EnsembleClassifier, MLPClassifier
     from fastreg._threads import single_threaded_blas
     from fastreg.plot import ensemble_size_scores
@@ -98,9 +96,7 @@ def fit_ensemble(*, strategy, n_members, epochs, cycle, n_train, seed):
     ensemble = EnsembleClassifier(member, n_estimators=n_members, strategy=strategy,
                                   random_state=seed, n_jobs=1)
     # BLAS on one thread for the predictions too: threads run side by side.
-    with warnings.catch_warnings(), single_threaded_blas():
-        warnings.simplefilter("ignore", ConvergenceWarning)
-        warnings.filterwarnings("ignore", message=".*no out-of-bag prediction")
+    with single_threaded_blas():
         ensemble.fit(X, y)
         curves = {}
         for rule in RULES:
@@ -196,7 +192,15 @@ def run(context):
     tasks = [{"strategy": strategy, "n_members": n_members, "epochs": settings["epochs"],
               "cycle": settings["cycle"], "n_train": settings["n_train"], "seed": seed}
              for strategy in STRATEGIES for seed in seeds]
-    results = context.map(fit_ensemble, tasks, label="ensembles")
+    from sklearn.exceptions import ConvergenceWarning
+
+    # Set here, in the main thread, for the threads of context.map: catch_warnings is not
+    # thread-safe. Every run trains its fixed epochs, which scikit-learn warns about; a
+    # bootstrap sample may leave no signal out-of-bag for oob_score_.
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        warnings.filterwarnings("ignore", message=".*no out-of-bag prediction")
+        results = context.map(fit_ensemble, tasks, label="ensembles")
 
     rows, sizes = _summary(results, settings)
     context.save_json("ensembles", {"settings": settings, "published_mlp": PUBLISHED_MLP,

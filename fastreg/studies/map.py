@@ -45,9 +45,9 @@ def _settings(quick):
     """Sizes, strengths and schedules; the minibatch rates decay as ``rate / (1 + epoch /
     half_life)`` (plain SGD for L2, momentum for L1, whose effective step is rate / (1 - mu))."""
     if quick:
-        return {"n_samples": 200, "alpha": 10.0, "l1": 0.25, "epochs": 1500, "batch_size": 40,
+        return {"n_samples": 200, "alpha": 10.0, "l1": 0.25, "epochs": 2500, "batch_size": 40,
                 "minibatch_epochs": 300, "l2_rate": (0.2, 200.0), "l1_rate": (0.02, 200.0)}
-    return {"n_samples": 500, "alpha": 10.0, "l1": 0.1, "epochs": 3000, "batch_size": 100,
+    return {"n_samples": 500, "alpha": 10.0, "l1": 0.1, "epochs": 6000, "batch_size": 100,
             "minibatch_epochs": 1500, "l2_rate": (0.2, 200.0), "l1_rate": (0.05, 500.0)}
 
 
@@ -126,6 +126,8 @@ def _newton_polish(W, b, X, y, free, penalty_gradient, penalty_curvature, steps=
         flat = theta.ravel()
         flat[index] -= step
         theta = flat.reshape(d + 1, n_classes)
+        if np.abs(step).max() <= 1e-15 * max(1.0, np.abs(flat).max()):
+            break
     return theta[:d], theta[d]
 
 
