@@ -353,7 +353,7 @@ def _figure(rows, settings):
     ax.set_ylabel("density")
     ax.set_title(f"The priors (n = {settings['n_samples']} samples)")
     ax.grid(alpha=0.3)
-    ax.legend(loc="upper right", fontsize="small")
+    ax.legend(loc="upper left", fontsize="x-small")
     ax = axes[1, 1]
     positions = np.arange(len(rows))
     ax.bar(positions - 0.2, [row["max_dw"] for row in rows], width=0.4, color="C2",
@@ -361,8 +361,8 @@ def _figure(rows, settings):
     ax.bar(positions + 0.2, [row["naive_dw"] for row in rows], width=0.4, color="grey",
            label="to the MAP of the naive mapping")
     ax.set_yscale("log")
-    ax.set_xticks(positions, [f"{row['row']}\nnaive: {row['naive_rule']}" for row in rows],
-                  fontsize="small")
+    ax.set_xticks(positions, [row["row"].replace(", ", "\n") + f"\nnaive: {row['naive_rule']}"
+                              for row in rows], fontsize="x-small")
     ax.set_ylabel("max |w_fastreg − w_MAP|")
     ax.set_title("Which prior fastreg's weights are the MAP of")
     ax.grid(alpha=0.3, axis="y")
