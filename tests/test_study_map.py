@@ -57,7 +57,7 @@ def test_laplace_reference_meets_the_optimality_conditions():
         assert study.negative_log_posterior(nudged, b, X, y, scale=0.2) > base
 
 
-@pytest.mark.parametrize("dtype, atol", [("float64", 1e-11), ("float32", 2e-4)])
+@pytest.mark.parametrize("dtype, atol", [("float64", 1e-11), ("float32", 1e-6)])
 def test_full_batch_l2_weights_are_the_gaussian_map(dtype, atol):
     X, y = study.digits(N_SAMPLES)
     alpha = 10.0
@@ -76,7 +76,7 @@ def test_full_batch_l2_weights_are_the_gaussian_map(dtype, atol):
     assert np.abs(W - W_other).max() > 0.1
 
 
-@pytest.mark.parametrize("dtype, atol", [("float64", 1e-8), ("float32", 2e-4)])
+@pytest.mark.parametrize("dtype, atol", [("float64", 1e-8), ("float32", 2e-5)])
 def test_full_batch_l1_weights_are_the_laplace_map(dtype, atol):
     X, y = study.digits(N_SAMPLES)
     l1 = 0.4

@@ -26,6 +26,7 @@ import warnings
 
 import numpy as np
 
+from fastreg._extras import install_hint
 from fastreg.studies._runner import mnist1d, pyplot
 
 STRATEGIES = ("seeds", "bagging", "snapshot")
@@ -183,8 +184,18 @@ def _figure(results, settings):
     return figure
 
 
+
+def _require_scikit_learn():
+    """ImportError with the install hint when scikit-learn (and so scipy) is missing."""
+    try:
+        import sklearn  # noqa: F401
+    except ImportError as error:
+        raise ImportError(f"The ensembles study needs scikit-learn: {install_hint('sklearn')}"
+                          ) from error
+
 def run(context):
     """Fit the ensembles, then write ``ensembles.png``, ``ensembles.md``, the JSON and CSV."""
+    _require_scikit_learn()
     settings = _settings(context.quick)
     n_members = settings["n_members"]
     seeds = [context.seed * 1000 + i for i in range(settings["n_ensembles"])]

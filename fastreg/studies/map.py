@@ -36,6 +36,7 @@ from functools import lru_cache
 
 import numpy as np
 
+from fastreg._extras import install_hint
 from fastreg.studies._runner import pyplot
 
 MOMENTUM = 0.9
@@ -371,10 +372,20 @@ def _figure(rows, settings):
     return figure
 
 
+
+def _require_scikit_learn():
+    """ImportError with the install hint when scikit-learn (and so scipy) is missing."""
+    try:
+        import sklearn  # noqa: F401
+    except ImportError as error:
+        raise ImportError(f"The map study needs scikit-learn: {install_hint('sklearn')}"
+                          ) from error
+
 def run(context):
     """Train, compute the MAP references, then write ``map.png``, ``map.md`` and the JSON."""
     from fastreg._threads import single_threaded_blas
 
+    _require_scikit_learn()
     settings = _settings(context.quick)
     X, y = digits(settings["n_samples"])
     rows = _rows_and_tasks(settings, X, context.seed)
