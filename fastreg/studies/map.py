@@ -54,8 +54,20 @@ def _settings(quick):
 
 @lru_cache(maxsize=4)
 def digits(n_samples):
-    """The first ``n_samples`` of scikit-learn's digits in float64: the pixels that vary
-    there, standardized; and the labels. Read-only arrays."""
+    """The first ``n_samples`` of scikit-learn's digits, made once per size.
+
+    Parameters
+    ----------
+    n_samples : int
+        Rows to keep (at most 1797).
+
+    Returns
+    -------
+    X : ndarray of shape (n_samples, n_features), float64
+        The pixels that vary in these rows, standardized (mean 0, variance 1); read-only.
+    y : ndarray of shape (n_samples,), int64
+        The digits, 0 to 9; read-only.
+    """
     from sklearn.datasets import load_digits
 
     X, y = load_digits(return_X_y=True)
@@ -74,7 +86,23 @@ def _log_softmax(Z):
 
 
 def negative_log_likelihood(W, b, X, y):
-    """``sum_i -log softmax(x_i W + b)[y_i]`` and its gradients with respect to W and b."""
+    """The summed cross-entropy of a softmax regression, and its gradients.
+
+    Parameters
+    ----------
+    W : ndarray of shape (n_features, n_classes)
+    b : ndarray of shape (n_classes,)
+    X : ndarray of shape (n_samples, n_features)
+    y : ndarray of shape (n_samples,)
+        Class indices.
+
+    Returns
+    -------
+    value : float
+        ``sum_i -log softmax(x_i W + b)[y_i]``.
+    grad_W : ndarray of shape (n_features, n_classes)
+    grad_b : ndarray of shape (n_classes,)
+    """
     log_p = _log_softmax(X @ W + b)
     rows = np.arange(len(y))
     residual = np.exp(log_p)
@@ -83,8 +111,22 @@ def negative_log_likelihood(W, b, X, y):
 
 
 def negative_log_posterior(W, b, X, y, *, s2=None, scale=None):
-    """``-log p(W, b | X, y)`` up to a constant: the summed cross-entropy plus
-    ``||W||^2 / (2 s2)`` (Gaussian prior) or ``||W||_1 / scale`` (Laplace prior)."""
+    """The negative log posterior ``-log p(W, b | X, y)``, up to a constant.
+
+    Parameters
+    ----------
+    W, b, X, y
+        As in :func:`negative_log_likelihood`.
+    s2 : float, optional
+        Variance of a Gaussian prior N(0, s2) on each weight: adds ``||W||^2 / (2 s2)``.
+    scale : float, optional
+        Scale of a Laplace prior on each weight: adds ``||W||_1 / scale``.
+
+    Returns
+    -------
+    float
+        The summed cross-entropy plus the prior's term (none: a flat prior).
+    """
     value = negative_log_likelihood(W, b, X, y)[0]
     if s2 is not None:
         value += np.sum(W * W) / (2.0 * s2)
@@ -133,8 +175,26 @@ def _newton_polish(W, b, X, y, free, penalty_gradient, penalty_curvature, steps=
 
 
 def map_gaussian(X, y, s2):
-    """The MAP weights under the prior N(0, s2 I) on W (flat on b), and the largest
-    entry of the log posterior's gradient there."""
+    """The MAP weights of a softmax regression under the prior N(0, s2 I) on W (flat on b).
+
+    scipy's L-BFGS-B on the negative log posterior written in NumPy, then Newton's method.
+
+    Parameters
+    ----------
+    X : ndarray of shape (n_samples, n_features)
+    y : ndarray of shape (n_samples,)
+        Class indices 0 to n_classes - 1.
+    s2 : float
+        The prior's variance.
+
+    Returns
+    -------
+    W : ndarray of shape (n_features, n_classes)
+    b : ndarray of shape (n_classes,)
+        Defined up to a common shift (softmax ignores it).
+    residual : float
+        The largest entry of the negative log posterior's gradient at (W, b).
+    """
     from scipy.optimize import minimize
 
     d, n_classes = X.shape[1], int(y.max()) + 1
@@ -158,14 +218,28 @@ def map_gaussian(X, y, s2):
 
 
 def map_laplace(X, y, scale):
-    """The MAP weights under a Laplace prior of scale ``scale`` on each weight (flat on
-    b), and the largest violation of the optimality conditions there.
+    """The MAP weights of a softmax regression under a Laplace prior on each weight.
 
     The non-smooth posterior is made smooth by writing W = U - V with U, V >= 0 (the
     penalty is then linear, ``sum(U + V) / scale``) for scipy's L-BFGS-B with bounds;
     Newton's method then polishes the nonzero weights with their signs fixed. The
     optimality conditions: the log-likelihood's gradient is ``sign(w) / scale`` on the
     nonzero weights and at most ``1 / scale`` in size on the zero ones, 0 on the biases.
+
+    Parameters
+    ----------
+    X, y
+        As in :func:`map_gaussian`.
+    scale : float
+        The prior's scale b (density ``exp(-|w| / b) / (2 b)``); biases have a flat prior.
+
+    Returns
+    -------
+    W : ndarray of shape (n_features, n_classes)
+        With exact zeros.
+    b : ndarray of shape (n_classes,)
+    residual : float
+        :func:`laplace_optimality` at (W, b).
     """
     from scipy.optimize import minimize
 
@@ -195,7 +269,22 @@ def map_laplace(X, y, scale):
 
 
 def laplace_optimality(W, b, X, y, scale):
-    """The largest violation of the optimality conditions of the Laplace MAP at (W, b)."""
+    """The largest violation of the optimality conditions of the Laplace MAP at (W, b).
+
+    Parameters
+    ----------
+    W, b, X, y
+        As in :func:`negative_log_likelihood`.
+    scale : float
+        The Laplace prior's scale.
+
+    Returns
+    -------
+    float
+        0 exactly at the MAP: the largest of ``|g + sign(w) / scale|`` over the nonzero
+        weights, ``|g| - 1 / scale`` (when positive) over the zero weights and ``|g_b|``,
+        g the cross-entropy's gradient.
+    """
     _, grad_W, grad_b = negative_log_likelihood(W, b, X, y)
     nonzero = W != 0
     on_support = np.abs(grad_W[nonzero] + np.sign(W[nonzero]) / scale).max(initial=0.0)
@@ -207,7 +296,15 @@ def laplace_optimality(W, b, X, y, scale):
 class DecayingRate:
     """The learning rate ``rate / (1 + epoch / half_life)``: the decay that takes
     minibatch SGD to the optimum rather than to a cloud around it (a picklable callable,
-    for Dask)."""
+    for Dask).
+
+    Parameters
+    ----------
+    rate : float
+        The rate of epoch 0.
+    half_life : float
+        The epoch at which the rate is halved.
+    """
 
     def __init__(self, rate, half_life):
         self.rate, self.half_life = rate, half_life
