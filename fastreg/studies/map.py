@@ -469,7 +469,6 @@ def _figure(rows, settings):
     return figure
 
 
-
 def _require_scikit_learn():
     """ImportError with the install hint when scikit-learn (and so scipy) is missing."""
     try:
@@ -477,6 +476,7 @@ def _require_scikit_learn():
     except ImportError as error:
         raise ImportError(f"The map study needs scikit-learn: {install_hint('sklearn')}"
                           ) from error
+
 
 def run(context):
     """Train, compute the MAP references, then write ``map.png``, ``map.md`` and the JSON."""
