@@ -13,7 +13,7 @@ EXTRAS = {
     "demo": ("mnist1d", "threadpoolctl"),
     "cli": ("scikit-learn", "pandas"),
     "plot": ("matplotlib",),
-    "study": ("matplotlib", "mnist1d", "threadpoolctl"),
+    "study": ("matplotlib", "mnist1d", "threadpoolctl", "scikit-learn"),
     "progress": ("tqdm",),
     "dask": ("scikit-learn", "dask[distributed]", "dask-ml"),
 }

@@ -22,7 +22,6 @@ after the other (``n_jobs=1`` inside the ensemble), each on one engine thread, w
 drawn up front from the task's seed, so the numbers do not depend on ``--jobs``. Three
 ensemble seeds give the error bars (mean and standard deviation over the ensembles).
 """
-import threading
 import warnings
 
 import numpy as np
@@ -37,10 +36,6 @@ RULE_NAMES = {"mean_proba": "mean probabilities", "mean_logits": "mean logits",
 #: Test accuracy of the paper's MLP on MNIST-1D (Greydanus & Kobak 2020).
 PUBLISHED_MLP = 0.68
 TABLE_SIZES = (1, 4, 8, 16)
-# mnist1d builds the data set from NumPy's global random state: two threads building it
-# at once would interleave their draws and get different signals. One builds, the others
-# wait for the cached arrays.
-_DATA_LOCK = threading.Lock()
 
 
 def _settings(quick):
@@ -89,8 +84,7 @@ def fit_ensemble(*, strategy, n_members, epochs, cycle, n_train, seed):
     from fastreg._threads import single_threaded_blas
     from fastreg.plot import ensemble_size_scores
 
-    with _DATA_LOCK:
-        X, y, X_test, y_test = mnist1d()
+    X, y, X_test, y_test = mnist1d()
     if n_train is not None:
         X, y = X[:n_train], y[:n_train]
     max_iter = n_members * cycle if strategy == "snapshot" else epochs
