@@ -1,5 +1,8 @@
 """The regularizers study at its tiny size: the files it writes, one row per regularizer,
-numbers in range, strengths chosen on the validation split, L1's exact zeros."""
+numbers in range, strengths chosen on the validation split, L1's exact zeros.
+
+The quick run trains about 50 tiny models and draws its figure (about 8 s of CPU): the
+tests that use it are marked slow; the checks of single fits are not."""
 import csv
 import io
 import json
@@ -32,6 +35,7 @@ def quick_run(tmp_path_factory):
     return out, result
 
 
+@pytest.mark.slow
 def test_writes_its_files(quick_run):
     out, result = quick_run
     for name in FILES:
@@ -40,6 +44,7 @@ def test_writes_its_files(quick_run):
     assert (out / "regularizers.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 
 
+@pytest.mark.slow
 def test_one_row_per_regularizer_in_every_output(quick_run):
     out, result = quick_run
     data = json.loads((out / "regularizers.json").read_text())
@@ -64,6 +69,7 @@ def test_the_full_study_has_every_row_and_quick_one_of_each_kind():
     assert kinds <= set(study.QUICK_ROWS) <= set(study.ROWS)
 
 
+@pytest.mark.slow
 def test_numbers_in_range(quick_run):
     out, _ = quick_run
     data = json.loads((out / "regularizers.json").read_text())
@@ -87,6 +93,7 @@ def test_numbers_in_range(quick_run):
             assert 0.0 <= record["zero_fraction"] <= 1.0
 
 
+@pytest.mark.slow
 def test_strengths_chosen_on_the_validation_split(quick_run):
     out, _ = quick_run
     data = json.loads((out / "regularizers.json").read_text())
