@@ -446,12 +446,17 @@ def _figure(rows, settings):
     left.axvline(PUBLISHED["CNN"], color="black", linestyle="-.", linewidth=1.2,
                  label="published CNN (94%)")
     right.axvline(baseline["gap"], color="grey", linestyle="--", linewidth=1.2)
+    from matplotlib.ticker import PercentFormatter
+
     left.set_yticks(positions, [r["label"] for r in order])
+    for axis in (left, right):
+        axis.xaxis.set_major_formatter(PercentFormatter(1.0, decimals=0))
     left.set_xlabel("MNIST-1D test accuracy (mean ± sd over seeds)")
-    right.set_xlabel("generalization gap: train - test accuracy")
+    right.set_xlabel("generalization gap: train - test accuracy (points)")
     left.set_title("Test accuracy")
-    right.set_title("Train - test gap")
-    left.legend(loc="lower left", fontsize="small", framealpha=0.9, ncol=2)
+    right.set_title("Train - test gap (dashed: none)")
+    handles, labels = left.get_legend_handles_labels()
+    figure.legend(handles, labels, loc="outside lower center", ncol=7, fontsize="small")
     figure.suptitle(f"Each regularizer alone on the MLP 40-100-100-10 (Adam 1e-2, batch "
                     f"{BATCH_SIZE}, {settings['epochs']} epochs), {settings['seeds']} seeds; "
                     "strengths tuned on a validation split")
