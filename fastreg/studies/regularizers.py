@@ -384,6 +384,9 @@ def _combinations(trials, chosen):
 
 
 def _strength_text(row, strength):
+    """The strength of a row in words ("" for a row without one)."""
+    if strength is None and not row.startswith("es_"):
+        return ""
     if row == "elastic_net":
         return f"l1 = {strength[0]:g}, alpha = {strength[1]:g}"
     if row in ("best", "dropout_max_norm"):
@@ -413,6 +416,11 @@ def _summary(records, chosen, settings):
         summary = {"row": row, "label": label, "family": family, "fits": len(runs),
                    "strength": _strength_text(row, chosen.get(row)).format(
                        epochs=settings["epochs"])}
+        grid = _grid(row, settings) if ROWS[row][2] else ()
+        if len(grid) > 1 and chosen.get(row) in (grid[0], grid[-1]):
+            # The best value may lie beyond the grid.
+            summary["strength"] += " (grid's " + ("lowest)" if chosen[row] == grid[0]
+                                                   else "highest)")
         for key in ("test_accuracy", "train_accuracy", "gap", "seconds", "zero_fraction",
                     "epochs"):
             summary[key], summary[key + "_sd"] = _mean_sd([r[key] for r in runs])
