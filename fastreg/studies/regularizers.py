@@ -255,9 +255,10 @@ def _stopper(row, validation_data):
 
 def _fit_ensemble(row, X, y, epochs, seed):
     """An EnsembleClassifier of 5 paper MLPs (one thread, members one after the other)."""
-    from sklearn.exceptions import ConvergenceWarning
+    from fastreg import EnsembleClassifier, MLPClassifier  # ImportError with the hint
 
-    from fastreg import EnsembleClassifier, MLPClassifier
+    # isort: split
+    from sklearn.exceptions import ConvergenceWarning
 
     strategy = row.removeprefix("ensemble_")
     # n_iter_no_change = epochs: every member trains the fixed budget; bagging's members
