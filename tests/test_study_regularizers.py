@@ -14,21 +14,25 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-pytest.importorskip("matplotlib")
-pytest.importorskip("mnist1d")
-pytest.importorskip("sklearn")
-
-import fastreg  # noqa: E402
-from fastreg.studies import regularizers as study  # noqa: E402
-from fastreg.studies import run_study  # noqa: E402
-from fastreg.studies._runner import mnist1d  # noqa: E402
+import fastreg
+from fastreg.studies import regularizers as study
+from fastreg.studies import run_study
+from fastreg.studies._runner import mnist1d
 
 FILES = ("regularizers.png", "regularizers.md", "regularizers.json", "regularizers.csv",
          "srivastava.md", "report.md")
 
 
+@pytest.fixture(autouse=True, scope="module")
+def _extras():
+    # Imported here, not when the module is collected: tests/test_cli.py hides these
+    # packages to check its error messages, which a submodule already imported defeats.
+    for package in ("matplotlib", "mnist1d", "sklearn"):
+        pytest.importorskip(package)
+
+
 @pytest.fixture(scope="module")
-def quick_run(tmp_path_factory):
+def quick_run(_extras, tmp_path_factory):
     out = tmp_path_factory.mktemp("regularizers")
     result = run_study("regularizers", out, quick=True, n_jobs=2, progress=False,
                        stream=io.StringIO())
