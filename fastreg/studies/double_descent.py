@@ -7,7 +7,7 @@ published MNIST-1D figure (the MNIST-1D paper's notebook, the "Understanding Dee
 Learning" notebook 8.3) peaks at about 54% near width 47 with 15% label noise. Its
 recipe, followed here: two ReLU hidden layers of ``width`` units each (the notebook's
 ``get_model``), PyTorch's default initialization, plain cross-entropy, SGD with learning
-rate 0.01 and momentum 0.9, minibatches of 100, 500 epochs. A one-hidden-layer curve (the
+rate 0.01 and momentum 0.9, minibatches of 100; 300 epochs here (500 there). A one-hidden-layer curve (the
 issue's wording) is added for comparison.
 """
 import math
@@ -24,14 +24,17 @@ NOISE = 0.15
 LEARNING_RATE = 0.01
 MOMENTUM = 0.9
 BATCH_SIZE = 100
-EPOCHS = 500
+#: The published notebook trains 500 epochs; 300 keep a full run within minutes on two
+#: shared cores, and the nets beyond the peak interpolate the noisy labels well before.
+EPOCHS = 300
+PUBLISHED_EPOCHS = 500
 HIDDEN_LAYERS = 2
 LARGEST_WIDTH = 256
 N_WIDTHS = 26
 #: Coupled L2 strengths (scikit-learn's alpha) tried on the validation split.
-L2_GRID = (0.3, 1.0, 3.0, 10.0, 30.0)
-#: The widths the L2 strength is tuned at: below, at and above the published peak.
-L2_TUNING_WIDTHS = (22, 47, 128)
+L2_GRID = (1.0, 3.0, 10.0, 30.0)
+#: The widths the L2 strength is tuned at: at the published peak and just above it.
+L2_TUNING_WIDTHS = (46, 67)
 #: Signals of the 4000 training signals held out to tune L2 and to stop early.
 VALIDATION_SIZE = 800
 PATIENCE = 25
