@@ -7,8 +7,8 @@ published MNIST-1D figure (the MNIST-1D paper's notebook, the "Understanding Dee
 Learning" notebook 8.3) peaks at about 54% near width 47 with 15% label noise. Its
 recipe, followed here: two ReLU hidden layers of ``width`` units each (the notebook's
 ``get_model``), PyTorch's default initialization, plain cross-entropy, SGD with learning
-rate 0.01 and momentum 0.9, minibatches of 100; 300 epochs here (500 there). A one-hidden-layer curve (the
-issue's wording) is added for comparison.
+rate 0.01 and momentum 0.9, minibatches of 100; 300 epochs here (500 there). A
+one-hidden-layer curve (the issue's wording) is added for comparison.
 """
 import math
 import time
