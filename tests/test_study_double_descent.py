@@ -221,6 +221,7 @@ def test_bench_runs_torch_with_tiny_settings(tmp_path):
     assert all(0 <= row["test_error"] <= 1 for row in rows)
 
 
+@pytest.mark.slow
 def test_bench_says_when_torch_is_missing(tmp_path):
     script = (f"import sys; sys.path.insert(0, {str(ROOT / 'bench')!r}); "
               "import bench_double_descent as b; b.torch_available = lambda: False; "
