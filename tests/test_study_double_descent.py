@@ -97,9 +97,14 @@ def test_peak_and_interpolation_threshold_on_a_made_up_curve():
     rows = [{"width": w, "test_error": e, "train_error": t}
             for w, e, t in [(1, 0.6, 0.6), (4, 0.5, 0.4), (16, 0.55, 0.005), (64, 0.45, 0.02),
                             (256, 0.4, 0.0), (512, 0.42, 0.0)]]
-    assert peak(rows) == {"peak_width": 1, "peak_error": 0.6, "last_width": 512,
-                          "last_error": 0.42, "min_width": 256, "min_error": 0.4}
+    assert peak(rows) == {"sweet_width": 1, "sweet_error": 0.6, "peak_width": 1,
+                          "peak_error": 0.6, "last_width": 512, "last_error": 0.42,
+                          "min_width": 256, "min_error": 0.4}
     assert peak(rows[1:])["peak_width"] == 16
+    # Past the sweet spot (lowest error below the threshold 64: width 4) the peak is 16.
+    beyond = peak(rows, threshold=64)
+    assert (beyond["sweet_width"], beyond["peak_width"], beyond["peak_error"]) == (4, 16, 0.55)
+    assert peak(rows, threshold=1)["peak_width"] == 1  # nothing narrower: the whole curve
     assert interpolation_threshold(rows) == 256
     assert interpolation_threshold(rows, tolerance=0.05) == 16
     assert interpolation_threshold(rows[:2]) is None
@@ -136,14 +141,15 @@ def check_outputs(out, result=None):
             assert all(row["epochs"] == QUICK["epochs"] for row in rows)
     for entry in data["summary"]:
         errors = [row["test_error"] for row in data["curves"][entry["curve"]]]
-        assert entry["peak_error"] == max(errors) and entry["min_error"] == min(errors)
+        assert entry["peak_error"] <= max(errors) and entry["min_error"] == min(errors)
+        assert entry["peak_error"] >= entry["sweet_error"] >= entry["min_error"]
     with open(Path(out) / "double_descent.csv") as file:
         rows = list(csv.DictReader(file))
     assert [int(row["width"]) for row in rows] == widths
     assert [int(row["parameters"]) for row in rows] == [parameter_count(w) for w in widths]
     assert len(rows[0]) == 2 + 2 * 5 + 1
     table = (Path(out) / "double_descent.md").read_text()
-    assert table.count("\n| ") == 6 and "54%" in table
+    assert table.count("\n| ") == 6 and "54%" in table and "sweet spot" in table
     if result is not None:
         assert result.tables["double_descent"] == table
 
