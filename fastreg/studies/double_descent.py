@@ -359,7 +359,7 @@ def report(context, widths, by_curve, validation, best_alpha, epochs, tuning_wid
 def figure(context, widths, by_curve):
     """Test error (thick) and training error (thin) against width, log x."""
     plt = pyplot()
-    fig, ax = plt.subplots(figsize=(8.5, 5.2))
+    fig, ax = plt.subplots(figsize=(8.5, 6.4))
     colors = ["tab:blue", "tab:red", "tab:green", "tab:gray", "tab:orange"]
     for (name, rows), color in zip(by_curve.items(), colors):
         style = "--" if "1 hidden" in name else "-"
@@ -382,10 +382,14 @@ def figure(context, widths, by_curve):
         ax.text(threshold, 0.75, " 15% noise interpolates", rotation=90, fontsize=8,
                 color="tab:red")
     ax.set_xscale("log")
+    ticks = [tick for tick in (1, 2, 4, 8, 16, 32, 64, 128, 256, 512) if tick <= widths[-1]]
+    ax.set_xticks(ticks, [str(tick) for tick in ticks])
+    ax.minorticks_off()
     ax.set_xlabel(f"hidden width (units per layer; {HIDDEN_LAYERS} hidden layers)")
     ax.set_ylabel("error")
     ax.set_ylim(0, 1)
     ax.set_title("Model-wise double descent on MNIST-1D (test: thick, train: thin)")
-    ax.grid(alpha=0.3, which="both")
-    ax.legend(fontsize=7, ncol=2, loc="upper right")
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=7.5, ncol=2, loc="upper center", bbox_to_anchor=(0.5, -0.13),
+              frameon=False)
     context.figure("double_descent", fig)
