@@ -385,7 +385,7 @@ def figure(context, widths, by_curve):
     ticks = [tick for tick in (1, 2, 4, 8, 16, 32, 64, 128, 256, 512) if tick <= widths[-1]]
     ax.set_xticks(ticks, [str(tick) for tick in ticks])
     ax.minorticks_off()
-    ax.set_xlabel(f"hidden width (units per layer; {HIDDEN_LAYERS} hidden layers)")
+    ax.set_xlabel(f"hidden width (units per layer; {HIDDEN_LAYERS} hidden layers, dashed: one)")
     ax.set_ylabel("error")
     ax.set_ylim(0, 1)
     ax.set_title("Model-wise double descent on MNIST-1D (test: thick, train: thin)")
