@@ -291,8 +291,8 @@ def main(argv=None):
         for name in ("fastreg", "fastreg-threads"):
             if name in total:
                 print(f"torch / {name}: {total['torch'] / total[name]:.1f}x")
-    print(f"(A published PyTorch run of a similar sweep, 2 x 19 widths up to 300, 500 epochs, "
-          f"on Colab: {PUBLISHED_TORCH_MINUTES} minutes.)")
+    print(f"(The issue quotes {PUBLISHED_TORCH_MINUTES} minutes for a published PyTorch run of "
+          f"this sweep, 500 epochs; the times here scale with --epochs.)")
     if args.json:
         Path(args.json).write_text(json.dumps({"args": {k: v for k, v in vars(args).items()
                                                         if k not in ("worker", "data")},
