@@ -286,7 +286,8 @@ MISSING_PACKAGES = {
                ["train", "wine.csv", "--target", "target"], ["needs pandas", "fastreg-nn[cli]"]),
     "pyarrow": ("import sys; sys.modules['pyarrow'] = sys.modules['fastparquet'] = None",
                 ["train", "wine.parquet", "--target", "target"], ["Parquet needs pyarrow"]),
-    "mnist1d": ("import sys; sys.modules['mnist1d'] = None", ["demo", "--epochs", "2"],
+    "mnist1d": ("import sys; sys.modules['mnist1d'] = sys.modules['mnist1d.data'] = None",
+                ["demo", "--epochs", "2"],
                 ["needs the mnist1d package", "fastreg-nn[demo]"]),
 }
 
@@ -342,7 +343,7 @@ def test_missing_package_is_one_line_with_the_install_hint(package, bad_files, m
     prelude, argv, fragments = MISSING_PACKAGES[package]
     monkeypatch.chdir(bad_files)
     (bad_files / "wine.parquet").write_bytes(b"PAR1")
-    for name in re.findall(r"sys\.modules\['(\w+)'\]", prelude):
+    for name in re.findall(r"sys\.modules\['([\w.]+)'\]", prelude):
         monkeypatch.setitem(sys.modules, name, None)
     assert cli.main(argv) == 1
     lines = capsys.readouterr().err.splitlines()
