@@ -142,3 +142,20 @@ def assert_close(actual, expected, rtol, atol, what=""):
     assert actual.shape == expected.shape, (what, actual.shape, expected.shape)
     scale = max(1.0, float(np.max(np.abs(expected)))) if expected.size else 1.0
     np.testing.assert_allclose(actual, expected, rtol=rtol, atol=atol * scale, err_msg=what)
+
+
+def run_study_command(name, out, cwd, *options):
+    """``python -m fastreg study NAME --quick --out OUT`` in a child process that imports
+    the fastreg under test; the CompletedProcess, its return code checked."""
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    package_root = str(Path(fastreg.__file__).resolve().parents[1])
+    completed = subprocess.run(
+        [sys.executable, "-m", "fastreg", "study", name, "--quick", *options, "--out", str(out)],
+        cwd=cwd, env={**os.environ, "PYTHONPATH": package_root, "MPLBACKEND": "Agg"},
+        capture_output=True, text=True, timeout=600)
+    assert completed.returncode == 0, completed.stderr
+    return completed

@@ -28,6 +28,7 @@ from fastreg.studies.double_descent import (
     torch_like_weights,
     train_width,
 )
+from helpers import run_study_command
 
 ROOT = Path(fastreg.__file__).parents[1]
 
@@ -182,11 +183,7 @@ def test_early_stopping_trains_on_the_split_and_restores_the_best_epoch():
 @pytest.mark.slow
 def test_cli_runs_the_quick_study(tmp_path):
     out = tmp_path / "out"
-    result = subprocess.run(
-        [sys.executable, "-m", "fastreg", "study", "double-descent", "--quick", "--out",
-         str(out)], cwd=tmp_path, env={**os.environ, "PYTHONPATH": str(ROOT)},
-        capture_output=True, text=True, timeout=600)
-    assert result.returncode == 0, result.stderr
+    result = run_study_command("double-descent", out, tmp_path)
     assert "peak test error" in result.stdout
     check_outputs(out)
 

@@ -9,9 +9,6 @@ the study are marked slow.
 import csv
 import io
 import json
-import os
-import subprocess
-import sys
 from pathlib import Path
 
 import numpy as np
@@ -31,6 +28,7 @@ from fastreg.studies.early_stopping import (
     record_run,
     replay,
 )
+from helpers import run_study_command
 
 ROOT = Path(fastreg.__file__).parents[1]
 
@@ -216,11 +214,7 @@ def test_quick_run_writes_consistent_files(tmp_path):
 @pytest.mark.slow
 def test_quick_run_from_the_command_line(tmp_path):
     out = tmp_path / "cli-out"
-    completed = subprocess.run(
-        [sys.executable, "-m", "fastreg", "study", "early-stopping", "--quick", "--out",
-         str(out)], cwd=tmp_path, env={**os.environ, "PYTHONPATH": str(ROOT)},
-        capture_output=True, text=True, timeout=600)
-    assert completed.returncode == 0, completed.stderr
+    completed = run_study_command("early-stopping", out, tmp_path)
     assert "| criterion |" in completed.stdout
     check_outputs(out)
     # The curves are those of the same network trained here, on the same MNIST-1D.

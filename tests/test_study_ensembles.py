@@ -3,16 +3,12 @@ under the three combine rules, on a tiny MNIST-1D run (a few members, a few epoc
 import importlib.util
 import io
 import json
-import os
-import subprocess
-import sys
-from pathlib import Path
 
 import numpy as np
 import pytest
 
-import fastreg
 from fastreg.studies import ensembles as study
+from helpers import run_study_command
 
 pytest.importorskip("sklearn")
 pytest.importorskip("matplotlib")
@@ -71,15 +67,9 @@ def test_quick_study(tmp_path):
 @needs_mnist1d
 def test_results_do_not_depend_on_the_number_of_threads(tmp_path):
     # Fresh processes: with 3 threads the three tasks start at once, MNIST-1D not yet built.
-    root = str(Path(fastreg.__file__).parents[1])
     results = []
     for n_jobs in (1, 3):
         out = tmp_path / f"jobs{n_jobs}"
-        completed = subprocess.run(
-            [sys.executable, "-m", "fastreg", "study", "ensembles", "--quick", "--jobs",
-             str(n_jobs), "--out", str(out)],
-            cwd=tmp_path, env={**os.environ, "PYTHONPATH": root}, capture_output=True,
-            text=True, timeout=600)
-        assert completed.returncode == 0, completed.stderr
+        run_study_command("ensembles", out, tmp_path, "--jobs", str(n_jobs))
         results.append(json.loads((out / "ensembles.json").read_text())["results"])
     assert results[0] == results[1]

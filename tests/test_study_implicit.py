@@ -9,9 +9,6 @@ import csv
 import io
 import json
 import math
-import os
-import subprocess
-import sys
 from pathlib import Path
 
 import numpy as np
@@ -29,6 +26,7 @@ from fastreg.studies.implicit import (
     steps_per_epoch,
     train_checkpoints,
 )
+from helpers import run_study_command
 
 ROOT = Path(fastreg.__file__).parents[1]
 
@@ -149,11 +147,7 @@ def test_quick_run_writes_consistent_files_whatever_the_threads(tmp_path):
 @pytest.mark.slow
 def test_quick_run_from_the_command_line(tmp_path):
     out = tmp_path / "cli-out"
-    completed = subprocess.run(
-        [sys.executable, "-m", "fastreg", "study", "implicit-regularization", "--quick",
-         "--out", str(out)], cwd=tmp_path, env={**os.environ, "PYTHONPATH": str(ROOT)},
-        capture_output=True, text=True, timeout=600)
-    assert completed.returncode == 0, completed.stderr
+    completed = run_study_command("implicit-regularization", out, tmp_path)
     assert "| batch | lr |" in completed.stdout
     check_outputs(out)
     # Two threads ask for MNIST-1D first at once: they must still train on the same data.

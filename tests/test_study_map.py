@@ -7,15 +7,12 @@ the optimality conditions of the Laplace posterior.
 """
 import json
 import os
-import subprocess
-import sys
-from pathlib import Path
 
 import numpy as np
 import pytest
 
-import fastreg
 from fastreg.studies import map as study
+from helpers import run_study_command
 
 pytest.importorskip("scipy")
 pytest.importorskip("sklearn")
@@ -146,12 +143,7 @@ def test_quick_study_writes_its_files(tmp_path):
 
 @pytest.mark.slow
 def test_quick_study_from_the_command_line(tmp_path):
-    root = str(Path(fastreg.__file__).parents[1])
     out = tmp_path / "out"
-    result = subprocess.run(
-        [sys.executable, "-m", "fastreg", "study", "map", "--quick", "--out", str(out)],
-        cwd=tmp_path, env={**os.environ, "PYTHONPATH": root}, capture_output=True, text=True,
-        timeout=300)
-    assert result.returncode == 0, result.stderr
+    result = run_study_command("map", out, tmp_path)
     assert "−log posterior" in result.stdout
     _check_outputs(out)

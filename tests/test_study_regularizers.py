@@ -6,10 +6,6 @@ tests that use it are marked slow; the checks of single fits are not."""
 import csv
 import io
 import json
-import os
-import subprocess
-import sys
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -18,6 +14,7 @@ import fastreg
 from fastreg.studies import regularizers as study
 from fastreg.studies import run_study
 from fastreg.studies._runner import mnist1d
+from helpers import run_study_command
 
 FILES = ("regularizers.png", "regularizers.md", "regularizers.json", "regularizers.csv",
          "srivastava.md", "report.md")
@@ -176,13 +173,8 @@ def test_bad_rows_and_stages_are_refused():
 
 @pytest.mark.slow
 def test_cli(tmp_path):
-    package_root = Path(fastreg.__file__).resolve().parent.parent
-    env = dict(os.environ, PYTHONPATH=str(package_root), MPLBACKEND="Agg")
     out = tmp_path / "out"
-    completed = subprocess.run(
-        [sys.executable, "-m", "fastreg", "study", "regularizers", "--quick", "--out", str(out)],
-        cwd=tmp_path, env=env, capture_output=True, text=True, timeout=600)
-    assert completed.returncode == 0, completed.stderr
+    completed = run_study_command("regularizers", out, tmp_path)
     assert "| none |" in completed.stdout
     for name in FILES:
         assert (out / name).exists(), name
