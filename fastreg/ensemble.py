@@ -24,6 +24,7 @@ This module needs scikit-learn (``pip install scikit-learn``, or the extra
 import copy
 import inspect
 import math
+import time
 import warnings
 from numbers import Integral
 
@@ -55,6 +56,7 @@ from fastreg._sklearn_private import (
 )
 from fastreg._threads import engine_thread_cap, single_threaded_blas
 from fastreg._validation import sklearn_validate_data as validate_data
+from fastreg.network import _checked_callbacks
 
 STRATEGIES = ("seeds", "bagging", "snapshot", "checkpoints", "cv")
 
@@ -105,7 +107,15 @@ def _effective_thread_cap(n_jobs, backend):
     return None
 
 
-def _fit_member(estimator, X, y, sample_weight, train, validation, thread_cap):
+def _member_callbacks(callbacks, member):
+    """``callbacks`` for the member of index ``member``: each record gains ``member``."""
+    def with_member(callback):
+        return lambda estimator, record: callback(estimator, {**record, "member": member})
+
+    return [with_member(callback) for callback in callbacks]
+
+
+def _fit_member(estimator, X, y, sample_weight, train, validation, thread_cap, callbacks=()):
     """Fit one member on the rows ``train`` (None: all), validating on ``validation``.
 
     Runs in a joblib worker: a thread of this process, or a Dask worker. BLAS is held to one
@@ -123,6 +133,8 @@ def _fit_member(estimator, X, y, sample_weight, train, validation, thread_cap):
             fit_kwargs["sample_weight"] = sample_weight
     if validation is not None:
         fit_kwargs["validation_data"] = (X[validation], y[validation])
+    if callbacks:
+        fit_kwargs["callbacks"] = callbacks
     with single_threaded_blas(), engine_thread_cap(thread_cap):
         return estimator.fit(X_train, y_train, **fit_kwargs)
 
@@ -144,8 +156,15 @@ class _BaseEnsemble(MetaEstimatorMixin, BaseEstimator):
     def _default_estimator(self):
         raise NotImplementedError
 
-    def _fit(self, X, y, sample_weight):
+    def _fit(self, X, y, sample_weight, callbacks):
+        callbacks = _checked_callbacks(callbacks, "callbacks")
         base = self._default_estimator() if self.estimator is None else self.estimator
+        if callbacks and "callbacks" not in inspect.signature(base.fit).parameters:
+            raise ValueError(f"callbacks need members whose fit takes callbacks (fastreg's "
+                             f"MLPClassifier and MLPRegressor); {type(base).__name__}'s does not.")
+        if callbacks and getattr(base, "solver", None) == "lbfgs":
+            raise ValueError("callbacks need members with solver='sgd' or 'adam': solver='lbfgs' "
+                             "has no epochs to report.")
         if "random_state" not in base.get_params():
             raise ValueError(f"The estimator must have a random_state parameter; "
                              f"{type(base).__name__} has none.")
@@ -162,9 +181,9 @@ class _BaseEnsemble(MetaEstimatorMixin, BaseEstimator):
             self.__dict__.pop(name, None)
         sample_weight, member_params = self._class_weighted(base, y, sample_weight)
         if self.strategy in INDEPENDENT_STRATEGIES:
-            self._fit_independent(X, y, sample_weight, random_state, member_params)
+            self._fit_independent(X, y, sample_weight, random_state, member_params, callbacks)
         else:
-            self._fit_one_run(X, y, sample_weight, random_state, member_params)
+            self._fit_one_run(X, y, sample_weight, random_state, member_params, callbacks)
         return self
 
     def _class_weighted(self, base, y, sample_weight):
@@ -200,7 +219,7 @@ class _BaseEnsemble(MetaEstimatorMixin, BaseEstimator):
         with joblib.parallel_config(backend=self.backend):
             return Parallel(n_jobs=n_jobs)(jobs)
 
-    def _fit_independent(self, X, y, sample_weight, random_state, member_params):
+    def _fit_independent(self, X, y, sample_weight, random_state, member_params, callbacks):
         n_samples = X.shape[0]
         cap = _effective_thread_cap(self.n_jobs, self.backend)
         members, trains, validations = [], [], []
@@ -234,8 +253,9 @@ class _BaseEnsemble(MetaEstimatorMixin, BaseEstimator):
             trains = [train for train, _ in folds]
             validations = [None] * len(folds)
         fitted = self._run_in_parallel(
-            delayed(_fit_member)(member, X, y, sample_weight, train, validation, cap)
-            for member, train, validation in zip(members, trains, validations)
+            delayed(_fit_member)(member, X, y, sample_weight, train, validation, cap,
+                                 _member_callbacks(callbacks, index))
+            for index, (member, train, validation) in enumerate(zip(members, trains, validations))
         )
         self.seeds_ = np.asarray(seeds)
         if self.strategy == "cv":
@@ -264,7 +284,7 @@ class _BaseEnsemble(MetaEstimatorMixin, BaseEstimator):
             return kind(n_splits=cv, shuffle=True, random_state=random_state.randint(_MAX_SEED))
         return check_cv(cv, classifier=is_classifier(self))
 
-    def _fit_one_run(self, X, y, sample_weight, random_state, member_params):
+    def _fit_one_run(self, X, y, sample_weight, random_state, member_params, callbacks):
         """'snapshot' and 'checkpoints': epoch by epoch with partial_fit, copying members."""
         base = self.estimator_
         if not hasattr(base, "partial_fit"):
@@ -303,7 +323,10 @@ class _BaseEnsemble(MetaEstimatorMixin, BaseEstimator):
                     fit_kwargs["epoch_learning_rate"] = rate
                 else:
                     model.set_params(learning_rate_init=rate)
+            start = time.perf_counter()
             model.partial_fit(X, y, **fit_kwargs)
+            if callbacks:
+                self._report_run_epoch(model, epoch, callbacks, start)
             used = getattr(model, "epoch_learning_rate_", rate if snapshot else float("nan"))
             if snapshot and used != rate:
                 raise RuntimeError(
@@ -323,6 +346,16 @@ class _BaseEnsemble(MetaEstimatorMixin, BaseEstimator):
         self.estimators_ = members
         self.learning_rates_ = np.asarray(rates)
         self.snapshot_epochs_ = np.asarray(epochs)
+
+    def _report_run_epoch(self, model, epoch, callbacks, start):
+        """Call the callbacks with the one run's last epoch (member 0, no validation); a
+        callback cannot stop it, as the strategy takes its members from every epoch."""
+        record = {"epoch": epoch, "loss": model.loss_curve_[-1], "validation_score": math.nan,
+                  "validation_loss": math.nan, "epoch_time": time.perf_counter() - start,
+                  "member": 0}
+        if any([bool(callback(model, dict(record))) for callback in callbacks]):
+            raise ValueError(f"strategy={self.strategy!r} trains all max_iter epochs of its one "
+                             "run to take its members: a callback cannot stop it.")
 
     # ------------------------------------------------------------------ helpers
     def _validate_X_predict(self, X):
@@ -601,7 +634,7 @@ class EnsembleClassifier(ClassifierMixin, _BaseEnsemble):
         return MLPClassifier()
 
     @_fit_context(prefer_skip_nested_validation=False)
-    def fit(self, X, y, sample_weight=None):
+    def fit(self, X, y, sample_weight=None, *, callbacks=None):
         """Train the members on ``(X, y)``.
 
         Parameters
@@ -617,6 +650,18 @@ class EnsembleClassifier(ClassifierMixin, _BaseEnsemble):
             counting every class of y, as a bootstrap sample or fold may lack one) and its
             members train on these weights with ``class_weight=None``; they then also weigh
             'cv''s held-out scores, and 'snapshot' and 'checkpoints' accept 'balanced'.
+        callbacks : callable or list of callables, default=None
+            Passed on to each member's fit (fastreg's MLPClassifier and MLPRegressor, with
+            solver 'sgd' or 'adam'; ValueError otherwise): ``callback(member, record)``
+            after every epoch, the record of
+            :meth:`MLPClassifier.fit <fastreg.MLPClassifier.fit>` with ``member``, the index
+            of the member (for 'cv', of its fold, before the best folds are kept). With
+            ``n_jobs``, members train in threads (or on Dask workers) and the callbacks may
+            be called from several threads at once: guard any state they share (a
+            ``threading.Lock``). A callback that returns True stops that member. 'snapshot'
+            and 'checkpoints' train one run: the callbacks see its epochs as member 0,
+            without validation figures, and a callback that returns True raises a
+            ValueError naming the strategy (its members are taken from every epoch).
 
         Returns
         -------
@@ -638,7 +683,7 @@ class EnsembleClassifier(ClassifierMixin, _BaseEnsemble):
         if self.n_classes_ < 2:
             raise ValueError(f"EnsembleClassifier needs at least 2 classes; "
                              f"y has one class only ({self.classes_[0]}).")
-        return self._fit(X, y, sample_weight)
+        return self._fit(X, y, sample_weight, callbacks)
 
     def _validation_rows(self, y, sample):
         """Out-of-bag rows whose class the bootstrap sample contains.
@@ -816,7 +861,7 @@ class EnsembleRegressor(RegressorMixin, _BaseEnsemble):
         return MLPRegressor()
 
     @_fit_context(prefer_skip_nested_validation=False)
-    def fit(self, X, y, sample_weight=None):
+    def fit(self, X, y, sample_weight=None, *, callbacks=None):
         """Train the members on ``(X, y)``.
 
         Parameters
@@ -827,6 +872,18 @@ class EnsembleRegressor(RegressorMixin, _BaseEnsemble):
             Target values.
         sample_weight : array-like of shape (n_samples,), default=None
             Passed on to each member's fit (restricted to its rows).
+        callbacks : callable or list of callables, default=None
+            Passed on to each member's fit (fastreg's MLPClassifier and MLPRegressor, with
+            solver 'sgd' or 'adam'; ValueError otherwise): ``callback(member, record)``
+            after every epoch, the record of
+            :meth:`MLPClassifier.fit <fastreg.MLPClassifier.fit>` with ``member``, the index
+            of the member (for 'cv', of its fold, before the best folds are kept). With
+            ``n_jobs``, members train in threads (or on Dask workers) and the callbacks may
+            be called from several threads at once: guard any state they share (a
+            ``threading.Lock``). A callback that returns True stops that member. 'snapshot'
+            and 'checkpoints' train one run: the callbacks see its epochs as member 0,
+            without validation figures, and a callback that returns True raises a
+            ValueError naming the strategy (its members are taken from every epoch).
 
         Returns
         -------
@@ -837,7 +894,7 @@ class EnsembleRegressor(RegressorMixin, _BaseEnsemble):
                              dtype=(np.float64, np.float32), multi_output=True, y_numeric=True)
         if y.ndim == 2 and y.shape[1] == 1:
             y = column_or_1d(y, warn=True)
-        return self._fit(X, y, sample_weight)
+        return self._fit(X, y, sample_weight, callbacks)
 
     def _combined(self, predictions, masks=None):
         """Mean or median over members (axis 0); ``masks`` selects members per row."""

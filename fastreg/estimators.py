@@ -50,7 +50,7 @@ from fastreg.averaging import EMA, SWA
 from fastreg.early_stopping import BestWeights, StoppingCriterion
 from fastreg.io import save
 from fastreg.layers import Dense
-from fastreg.network import DivergenceError, Network
+from fastreg.network import DivergenceError, Network, _checked_callbacks
 from fastreg.optimizers import SGD, Adam
 from fastreg.regularizers import L1, L2, MaxNorm, WeightDecay
 
@@ -354,7 +354,11 @@ class _BaseMLP(BaseEstimator):
 
     # ------------------------------------------------------------------ fitting
     def _fit(self, X, y, sample_weight=None, incremental=False, validation_data=None,
-             epoch_learning_rate=None):
+             epoch_learning_rate=None, callbacks=None):
+        callbacks = _checked_callbacks(callbacks, "callbacks")
+        if callbacks and self.solver not in STOCHASTIC_SOLVERS:
+            raise ValueError(f"callbacks need solver='sgd' or 'adam': solver={self.solver!r} "
+                             "has no epochs to report.")
         if epoch_learning_rate is not None:
             epoch_learning_rate = check_positive_finite(epoch_learning_rate, "epoch_learning_rate")
         hidden = self._hidden_layer_sizes()
@@ -375,7 +379,7 @@ class _BaseMLP(BaseEstimator):
             sample_weight = sample_weight.astype(network.dtype, copy=False)
         if self.solver in STOCHASTIC_SOLVERS:
             self._fit_stochastic(network, X, Y, sample_weight, incremental, validation_data,
-                                 epoch_learning_rate)
+                                 epoch_learning_rate, callbacks)
         else:
             if validation_data is not None:
                 raise ValueError("validation_data needs solver='sgd' or 'adam'.")
@@ -498,7 +502,7 @@ class _BaseMLP(BaseEstimator):
         return X_val, y_val
 
     def _fit_stochastic(self, network, X, Y, sample_weight, incremental, validation_data,
-                        epoch_learning_rate=None):
+                        epoch_learning_rate=None, callbacks=()):
         if not hasattr(self, "loss_curve_"):  # the previous fit used 'lbfgs'
             self._reset_stochastic_records()
         if not incremental or not hasattr(self, "_learning_rate_now"):
@@ -570,6 +574,8 @@ class _BaseMLP(BaseEstimator):
                         # The network is back at this epoch's start weights (finite).
                         diverged = error
                         self._record_divergence(error, n_samples, validation is not None, start)
+                        # Training ends here whatever the callbacks answer.
+                        self._callbacks_stop(callbacks, start, validation is not None)
                         break
                     self.n_iter_ += 1
                     self.t_ += n_samples
@@ -587,6 +593,10 @@ class _BaseMLP(BaseEstimator):
                     if self.solver == "sgd" and self.learning_rate == "invscaling":
                         self._learning_rate_now = (self.learning_rate_init
                                                    / (self.t_ + 1) ** self.power_t)
+                    if self._callbacks_stop(callbacks, start, validation is not None):
+                        self.stopping_reason_ = (f"A callback stopped training after epoch "
+                                                 f"{self.n_iter_}.")
+                        break
                     if criterion is not None:
                         if self._criterion_stops(criterion):
                             break
@@ -610,6 +620,20 @@ class _BaseMLP(BaseEstimator):
             network.use_averaged_weights()
         elif best is not None:
             best.restore(network)
+
+    def _callbacks_stop(self, callbacks, start, validated):
+        """Call every callback with the last epoch's record; True when one says stop."""
+        if not callbacks:
+            return False
+        record = {
+            "epoch": self.n_iter_,
+            "loss": self.loss_,
+            "validation_score": self.validation_scores_[-1] if validated else math.nan,
+            "validation_loss": self.validation_loss_curve_[-1] if validated else math.nan,
+            "epoch_time": time.perf_counter() - start,
+        }
+        # Every callback sees every epoch (no short-circuit), each its own copy.
+        return any([bool(callback(self, dict(record))) for callback in callbacks])
 
     def _best_weights_tracker(self, criterion):
         """The weights that early stopping keeps, as a BestWeights, also kept in
@@ -1310,7 +1334,7 @@ class MLPClassifier(ClassifierMixin, _BaseMLP):
         return accuracy_score(y, prediction, sample_weight=sample_weight)
 
     @_fit_context(prefer_skip_nested_validation=True)
-    def fit(self, X, y, sample_weight=None, *, validation_data=None):
+    def fit(self, X, y, sample_weight=None, *, validation_data=None, callbacks=None):
         """Train the classifier on ``(X, y)``.
 
         Parameters
@@ -1326,6 +1350,17 @@ class MLPClassifier(ClassifierMixin, _BaseMLP):
             A validation set of your own. Its accuracy and loss are recorded every epoch
             (``validation_scores_``, ``validation_loss_curve_``); with
             ``early_stopping=True`` it replaces the held-out split.
+        callbacks : callable or list of callables, default=None
+            Each is called after every epoch of 'sgd' and 'adam' as
+            ``callback(estimator, record)``, ``record`` a dict of ``epoch`` (1-based, the
+            ``n_iter_`` of that epoch), ``loss``, ``validation_score`` and
+            ``validation_loss`` (NaN without a validation set) and ``epoch_time``
+            (seconds, validation included): the entries of ``loss_curve_``,
+            ``validation_scores_`` and ``validation_loss_curve_`` as they are appended.
+            A callback that returns True stops training after that epoch
+            (``stopping_reason_`` says so; early stopping still keeps its best weights).
+            An epoch that diverges is reported too, its return value ignored. 'lbfgs' has
+            no epochs: callbacks with it raise a ValueError.
 
         Returns
         -------
@@ -1333,7 +1368,8 @@ class MLPClassifier(ClassifierMixin, _BaseMLP):
             The fitted classifier.
         """
         self._check_class_weight_target(y, incremental=False)
-        return self._fit(X, y, sample_weight=sample_weight, validation_data=validation_data)
+        return self._fit(X, y, sample_weight=sample_weight, validation_data=validation_data,
+                         callbacks=callbacks)
 
     @available_if(lambda est: est._has_stochastic_solver())
     @_fit_context(prefer_skip_nested_validation=True)
@@ -1573,7 +1609,7 @@ class MLPRegressor(RegressorMixin, _BaseMLP):
         return r2_score(y, prediction, sample_weight=sample_weight)
 
     @_fit_context(prefer_skip_nested_validation=True)
-    def fit(self, X, y, sample_weight=None, *, validation_data=None):
+    def fit(self, X, y, sample_weight=None, *, validation_data=None, callbacks=None):
         """Train the regressor on ``(X, y)``.
 
         Parameters
@@ -1588,13 +1624,25 @@ class MLPRegressor(RegressorMixin, _BaseMLP):
             A validation set of your own. Its R^2 and loss are recorded every epoch
             (``validation_scores_``, ``validation_loss_curve_``); with
             ``early_stopping=True`` it replaces the held-out split.
+        callbacks : callable or list of callables, default=None
+            Each is called after every epoch of 'sgd' and 'adam' as
+            ``callback(estimator, record)``, ``record`` a dict of ``epoch`` (1-based, the
+            ``n_iter_`` of that epoch), ``loss``, ``validation_score`` and
+            ``validation_loss`` (NaN without a validation set) and ``epoch_time``
+            (seconds, validation included): the entries of ``loss_curve_``,
+            ``validation_scores_`` and ``validation_loss_curve_`` as they are appended.
+            A callback that returns True stops training after that epoch
+            (``stopping_reason_`` says so; early stopping still keeps its best weights).
+            An epoch that diverges is reported too, its return value ignored. 'lbfgs' has
+            no epochs: callbacks with it raise a ValueError.
 
         Returns
         -------
         self : MLPRegressor
             The fitted regressor.
         """
-        return self._fit(X, y, sample_weight=sample_weight, validation_data=validation_data)
+        return self._fit(X, y, sample_weight=sample_weight, validation_data=validation_data,
+                         callbacks=callbacks)
 
     @available_if(lambda est: est._has_stochastic_solver())
     @_fit_context(prefer_skip_nested_validation=True)
