@@ -12,11 +12,12 @@ built on it.
 This module needs scikit-learn, and pandas for its tables (``pip install
 "fastreg-nn[cli]"``).
 """
-import contextlib
+import inspect
 import math
-import re
+import threading
 import warnings
 
+import joblib
 import numpy as np
 from sklearn.base import BaseEstimator, clone
 from sklearn.utils.validation import check_is_fitted
@@ -88,82 +89,55 @@ def infer_task(y):
 
 
 class _ProgressLines:
-    """A text stream that turns the estimators' verbose lines into one line per epoch.
+    """The training callback that prints one line per shown epoch of its records.
 
-    The estimators print ``Iteration n, loss = ...``, then ``Validation score: ...`` with
-    a validation set, then ``Epoch time = ...s[, validation loss = ...]`` (``verbose=2``);
-    the last line closes an epoch. Other lines (why training stopped) are passed on.
-    ``members``: the fit trains several runs one after the other, each counting its epochs
-    from 1 (an ensemble of seeds, bootstrap samples or folds); otherwise a run that reports
-    every epoch as its first (an ensemble trained epoch by epoch) is counted here.
+    ``members``: the fit trains that many independent runs, each counting its epochs from
+    1 (an ensemble of seeds, bootstrap samples or folds), whose records carry ``member``;
+    ``in_order``: they train one after the other, so a run has ended when the next
+    starts. The members of an ensemble may train in threads: a lock keeps the lines whole.
+    The last epoch of a run is shown even when the schedule of :func:`_shown` skips it:
+    when the next run starts (in order) or in :meth:`close`.
     """
 
-    _ITERATION = re.compile(r"Iteration (\d+), loss = (\S+)")
-    _SCORE = re.compile(r"Validation score: (\S+)")
-    _TIME = re.compile(r"Epoch time = (\S+)s(?:, validation loss = (\S+))?")
-
-    def __init__(self, out, *, epochs, score_name, members=None):
+    def __init__(self, out, *, epochs, score_name, members=None, in_order=True):
         self.out = out
         self.epochs = epochs
         self.score_name = score_name
         self.members = members
-        self.member = 0
-        self.counted = 0
-        self.text = ""
-        self.record = {}
-        self.unshown = None
+        self.in_order = in_order
+        self.lock = threading.Lock()
+        self.unshown = {}  # run (its member index, or None) -> its last line, not shown
 
-    def write(self, text):
-        self.text += text
-        *lines, self.text = self.text.split("\n")
-        for line in lines:
-            self._line(line)
-        return len(text)
-
-    def flush(self):
-        self.out.flush()
-
-    def _line(self, line):
-        iteration, score, timing = (self._ITERATION.match(line), self._SCORE.match(line),
-                                    self._TIME.match(line))
-        if iteration:
-            epoch = int(iteration[1])
-            if self.members is not None and epoch == 1:
-                self.close_run()
-                self.member += 1
-            self.counted = epoch if self.members is not None or epoch > 1 else self.counted + 1
-            self.record = {"epoch": self.counted, "loss": iteration[2]}
-        elif score:
-            self.record["score"] = score[1]
-        elif timing and self.record:
-            self.record["validation loss"] = timing[2]
-            self._epoch(self.record)
-            self.record = {}
-        elif line.strip():
-            self.close_run()
-            print(line, file=self.out)
-
-    def _epoch(self, record):
+    def __call__(self, estimator, record):
+        member = record.get("member") if self.members is not None else None
         epoch = record["epoch"]
         text = f"epoch {epoch:>{len(str(self.epochs))}}"
-        if self.members is not None:
-            text = f"member {self.member}/{self.members}  " + text
-        text += f"  loss {float(record['loss']):.5f}"
-        if record.get("validation loss"):
-            text += f"  validation loss {float(record['validation loss']):.5f}"
-        if record.get("score"):
-            text += f"  validation {self.score_name} {float(record['score']):.4f}"
-        if _shown(epoch, several=self.members is not None) or epoch == self.epochs:
-            print(text, file=self.out)
-            self.unshown = None
-        else:
-            self.unshown = text
+        if member is not None:
+            text = f"member {member + 1}/{self.members}  " + text
+        text += f"  loss {record['loss']:.5f}"
+        if not math.isnan(record["validation_loss"]):
+            text += f"  validation loss {record['validation_loss']:.5f}"
+        if not math.isnan(record["validation_score"]):
+            text += f"  validation {self.score_name} {record['validation_score']:.4f}"
+        with self.lock:
+            if self.in_order:
+                self._show_unshown(but=(member,))
+            if _shown(epoch, several=member is not None) or epoch == self.epochs:
+                print(text, file=self.out)
+                self.unshown.pop(member, None)
+            else:
+                self.unshown[member] = text
 
-    def close_run(self):
-        """Show the last epoch of the run that ended, if it was not shown."""
-        if self.unshown is not None:
-            print(self.unshown, file=self.out)
-            self.unshown = None
+    def _show_unshown(self, but=()):
+        """Show the unshown lines of every run but those of ``but``, in member order."""
+        for run in sorted((run for run in self.unshown if run not in but),
+                          key=lambda run: -1 if run is None else run):
+            print(self.unshown.pop(run), file=self.out)
+
+    def close(self):
+        """Show the last epoch of every run whose last epoch was not shown."""
+        with self.lock:
+            self._show_unshown()
 
 
 def _shown(epoch, several):
@@ -174,21 +148,6 @@ def _shown(epoch, several):
     if several:
         return epoch == step
     return epoch <= 10 or epoch % step == 0
-
-
-def _with_verbose(estimator, verbose):
-    """Set ``verbose`` on a fastreg estimator, or on an ensemble's estimators; return the
-    previous value."""
-    if hasattr(estimator, "estimators_") or "estimator" in estimator.get_params(deep=False):
-        members = [estimator.estimator] + list(getattr(estimator, "estimators_", []))
-        if hasattr(estimator, "estimator_"):
-            members.append(estimator.estimator_)
-        previous = members[0].verbose
-        for member in members:
-            member.verbose = verbose
-        return previous
-    previous, estimator.verbose = estimator.verbose, verbose
-    return previous
 
 
 class TabularModel(BaseEstimator):
@@ -298,9 +257,10 @@ class TabularModel(BaseEstimator):
             Where to print training progress, one line per epoch (the loss, and the
             validation loss and score when there is a validation set) for epochs 1 to 10,
             every 10th to 100, every 100th to 1000, ..., and the last (for the members of
-            an ensemble: epochs 1, 10, 100, ... and the last). The lines come from the
-            estimator's ``verbose`` output: the standard output of the process is
-            redirected for the duration of the fit.
+            an ensemble: epochs 1, 10, 100, ... and the last), then why training stopped
+            early when it did (``stopping_reason_``). The lines come from the estimator's
+            ``callbacks`` (members training in threads print whole lines); an estimator
+            with solver 'lbfgs' has no epochs to show.
 
         Returns
         -------
@@ -390,22 +350,27 @@ class TabularModel(BaseEstimator):
         base = base if base is not None else estimator._default_estimator()
         if ensemble and estimator.estimator is None:
             estimator.set_params(estimator=base)
+        if (base.solver == "lbfgs"
+                or "callbacks" not in inspect.signature(base.fit).parameters):
+            estimator.fit(features, target, **fit_kwargs)  # no epochs to show
+            return
         independent = ensemble and estimator.strategy in ("seeds", "bagging", "cv")
         members = None
         if independent:
             members = estimator.n_estimators
             if estimator.strategy == "cv" and isinstance(estimator.cv, int):
                 members = estimator.cv
+        in_order = not independent or (estimator.backend in (None, "sequential")
+                                       and joblib.effective_n_jobs(estimator.n_jobs) == 1)
         lines = _ProgressLines(progress, epochs=base.max_iter,
                                score_name="accuracy" if self.task_ == "classify" else "R^2",
-                               members=members)
-        previous = _with_verbose(estimator, 2)
+                               members=members, in_order=in_order)
         try:
-            with contextlib.redirect_stdout(lines):
-                estimator.fit(features, target, **fit_kwargs)
+            estimator.fit(features, target, callbacks=lines, **fit_kwargs)
         finally:
-            _with_verbose(estimator, previous)
-            lines.close_run()
+            lines.close()
+        if not ensemble and estimator.stopping_reason_:
+            print(estimator.stopping_reason_, file=progress)
 
     def _resolve_task(self, y, classifiers):
         if self.estimator is not None:
