@@ -308,3 +308,48 @@ def test_damaged_tabular_files_load_or_raise_value_error(wine, tmp_path):
                       "TRIALS = 300\nimport fastreg.tabular\n" + FUZZ, timeout=300)
     assert records(out, "done"), out[-2000:]
     assert not records(out, "escaped"), records(out, "escaped")[:5]
+
+
+@pytest.mark.parametrize("n_jobs", [None, 2])
+def test_progress_of_ensemble_members_comes_whole_from_every_member(wine, n_jobs):
+    """Members training one after the other or in threads: whole lines, the numbers each
+    member recorded, epochs 1, 10 and the last of every member; the process's standard
+    output untouched (nothing is redirected)."""
+    import contextlib
+    import re
+
+    X, y = wine
+    out, stdout = io.StringIO(), io.StringIO()
+    ensemble = EnsembleClassifier(MLPClassifier(hidden_layer_sizes=(8,), max_iter=12,
+                                                learning_rate_init=0.01),
+                                  n_estimators=3, random_state=0, n_jobs=n_jobs)
+    with contextlib.redirect_stdout(stdout):
+        model = _quiet_fit(TabularModel(ensemble), X, y, progress=out)
+    assert stdout.getvalue() == ""
+    lines = out.getvalue().splitlines()
+    pattern = re.compile(r"member (\d)/3  epoch +(\d+)  loss (\d+\.\d{5})")
+    shown = {}
+    for line in lines:
+        match = pattern.fullmatch(line)
+        assert match, line
+        member, epoch = int(match[1]) - 1, int(match[2])
+        curve = model.estimator_.estimators_[member].loss_curve_
+        assert match[3] == f"{curve[epoch - 1]:.5f}"
+        shown.setdefault(member, []).append(epoch)
+    assert {member: sorted(epochs) for member, epochs in shown.items()} == {
+        member: [1, 10, 12] for member in range(3)}
+    if n_jobs is None:  # one member after the other
+        assert [int(line[7]) for line in lines] == [1, 1, 1, 2, 2, 2, 3, 3, 3]
+
+
+def test_progress_ends_with_why_training_stopped(wine):
+    X, y = wine
+    out = io.StringIO()
+    criterion = fastreg.Patience(2, min_delta=0.01)
+    model = _quiet_fit(_classifier(epochs=200, stopping_criterion=criterion, early_stopping=True),
+                       X, y, progress=out)
+    estimator = model.estimator_
+    assert estimator.n_iter_ < 200 and estimator.stopping_reason_
+    lines = out.getvalue().splitlines()
+    assert lines[-1] == estimator.stopping_reason_
+    assert lines[-2].startswith(f"epoch {estimator.n_iter_:>3}")
