@@ -1068,7 +1068,8 @@ _ATTRIBUTES_DOC = """
     best_validation_score_ : float or None
         Best validation score reached.
     stopping_reason_ : str or None
-        Why the last fit stopped early: the sentence of ``stopping_criterion``, or, when
+        Why the last fit stopped early: the sentence of ``stopping_criterion``, that a
+        callback of ``fit`` stopped it (it returned True), or, when
         an epoch diverged under early stopping, which best weights were kept (that epoch
         counts in ``n_iter_``, with NaN validation scores; without early stopping it
         raises scikit-learn's ``ValueError``, the model keeping the weights of its start).
