@@ -753,13 +753,15 @@ class _BaseMLP(BaseEstimator):
         what = "Validation score" if stop_on_validation else "Training loss"
         message = (f"{what} did not improve more than tol={self.tol:f} "
                    f"for {self.n_iter_no_change} consecutive epochs.")
+        reason = None
         if self.solver != "sgd" or self.learning_rate != "adaptive":
+            reason = message + " Stopping."
+        elif self._learning_rate_now <= MIN_ADAPTIVE_LEARNING_RATE:
+            reason = message + " Learning rate too small. Stopping."
+        if reason is not None:
+            self.stopping_reason_ = reason
             if self.verbose:
-                print(message + " Stopping.")
-            return True
-        if self._learning_rate_now <= MIN_ADAPTIVE_LEARNING_RATE:
-            if self.verbose:
-                print(message + " Learning rate too small. Stopping.")
+                print(reason)
             return True
         self._learning_rate_now /= 5.0
         self._no_improvement_count = 0
@@ -1068,8 +1070,9 @@ _ATTRIBUTES_DOC = """
     best_validation_score_ : float or None
         Best validation score reached.
     stopping_reason_ : str or None
-        Why the last fit stopped early: the sentence of ``stopping_criterion``, that a
-        callback of ``fit`` stopped it (it returned True), or, when
+        Why the last fit stopped early: scikit-learn's sentence when the loss or the
+        validation score stalled for ``n_iter_no_change`` epochs, the sentence of
+        ``stopping_criterion``, that a callback of ``fit`` stopped it (it returned True), or, when
         an epoch diverged under early stopping, which best weights were kept (that epoch
         counts in ``n_iter_``, with NaN validation scores; without early stopping it
         raises scikit-learn's ``ValueError``, the model keeping the weights of its start).

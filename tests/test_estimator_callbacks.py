@@ -253,3 +253,18 @@ def test_one_run_strategies_report_their_run(diabetes, strategy):
     with pytest.raises(ValueError, match=re.escape(f"strategy={strategy!r}")):
         EnsembleRegressor(_regressor(), n_estimators=3, strategy=strategy,
                           random_state=0).fit(X, y, callbacks=Recorder(stop_at=2))
+
+
+@pytest.mark.parametrize("early_stopping", [False, True])
+def test_stalled_fit_states_scikit_learns_stopping_sentence(early_stopping, capsys):
+    """n_iter_no_change stops: stopping_reason_ is the line scikit-learn prints then."""
+    from sklearn.neural_network import MLPClassifier as SklearnMLP
+
+    X, y = load_iris(return_X_y=True)
+    settings = dict(hidden_layer_sizes=(5,), tol=0.5, max_iter=50, random_state=0,
+                    early_stopping=early_stopping)
+    SklearnMLP(verbose=True, **settings).fit(X, y)
+    printed = [line for line in capsys.readouterr().out.splitlines() if "did not improve" in line]
+    model = MLPClassifier(**settings).fit(X, y)
+    assert model.n_iter_ < 50
+    assert printed == [model.stopping_reason_]
