@@ -75,6 +75,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from bench_epoch import WORKLOADS as EPOCH_WORKLOADS
+from bench_epoch import format_table
 from machine import cpu_model, print_thread_pools
 
 SEED = 0
@@ -278,21 +279,6 @@ def nominal_peak_gflops(dtype, megahertz, fma_units=2):
     """AVX-512 peak of one core: FMA units x lanes x 2 flops x clock, GFLOP/s."""
     lanes = 64 // np.dtype(dtype).itemsize
     return fma_units * lanes * 2 * megahertz / 1e3
-
-
-def format_table(header, rows):
-    """Lay out rows of strings as aligned text columns, first column left-aligned."""
-    widths = [max(len(row[column]) for row in [header, *rows]) for column in range(len(header))]
-
-    def line(cells):
-        first, *others = cells
-        return "  ".join(
-            [first.ljust(widths[0])]
-            + [cell.rjust(width) for cell, width in zip(others, widths[1:])]
-        )
-
-    rule = "  ".join("-" * width for width in widths)
-    return "\n".join([line(header), rule, *(line(row) for row in rows)])
 
 
 def render_workload(name, timed_products, large_gflops, nominal):
