@@ -22,7 +22,7 @@ ROOT = Path(__file__).resolve().parents[1]
 KERNEL_TESTS = [
     "test_gradients.py", "test_training_step.py", "test_dropout.py", "test_conv1d.py",
     "test_sparse.py", "test_regularizers.py", "test_noise_augment.py", "test_hostile.py",
-    "test_team_policy.py",
+    "test_team_policy.py", "test_products.py",
 ]
 
 

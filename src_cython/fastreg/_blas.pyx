@@ -13,7 +13,28 @@ BLAS to one thread while it trains). Every element is then computed by the same 
 whatever the number of threads, so results are bit-identical for any thread count, which
 BLAS's own threading does not promise in float32.
 """
+import os
+
+import numpy as np
+
 from scipy.linalg.cython_blas cimport ddot, dgemm, dgemv, dsdot, sgemm, sgemv
+
+cdef extern from "_products.h" nogil:
+    enum:
+        PRODUCTS_BLAS
+        PRODUCTS_PORTABLE
+        PRODUCTS_AVX2
+        PRODUCTS_AVX512
+        PRODUCT_MAX_TRANSPOSED_DEPTH
+    int products_version
+    int products_best_version()
+    void use_products_version(int version)
+    void product_f32_by(int version, int transpose_a, int transpose_b, int m, int n, int k,
+                        float alpha, const float* a, int lda, const float* b, int ldb,
+                        float beta, float* c, int ldc)
+    void product_f64_by(int version, int transpose_a, int transpose_b, int m, int n, int k,
+                        double alpha, const double* a, int lda, const double* b, int ldb,
+                        double beta, double* c, int ldc)
 
 cdef enum:
     BLOCK_ALIGN = 8             # blocks are multiples of this many columns (or rows)
@@ -23,6 +44,15 @@ cdef enum:
     PREFERRED_BLOCK_ROWS = 64
     MAX_BLOCKS = 8              # their number is a power of two up to this
     MIN_BLOCKED_WORK = 1 << 17  # smaller products (multiply-adds) stay in one block
+
+# The shapes that go to fastreg's own kernels (bench/bench_products.py times both ways):
+# up to OWN_MAX_WORK multiply-adds, or OWN_MAX_NARROW_WORK when at most OWN_NARROW_COLUMNS
+# wide (the engine's blocks of a large product); a weight gradient (op(A) = A^T) into fewer
+# than OWN_MIN_GRADIENT_COLUMNS outputs stays with BLAS, whose kernel is faster there.
+cdef double OWN_MAX_WORK = 1 << 22
+cdef double OWN_MAX_NARROW_WORK = 1 << 24
+cdef int OWN_NARROW_COLUMNS = 64
+cdef int OWN_MIN_GRADIENT_COLUMNS = 16
 
 
 cdef inline void gemv(bint transpose, int rows, int cols, floating alpha,
@@ -49,9 +79,9 @@ cdef void gemm(bint transpose_a, bint transpose_b, int m, int n, int k,
                floating alpha, const floating* a, int lda,
                const floating* b, int ldb,
                floating beta, floating* c, int ldc) noexcept nogil:
-    """C := alpha op(A) @ op(B) + beta C, all row-major; op(A) is m x k, op(B) is k x n."""
-    cdef char trans_a = b"T" if transpose_a else b"N"
-    cdef char trans_b = b"T" if transpose_b else b"N"
+    """C := alpha op(A) @ op(B) + beta C, all row-major; op(A) is m x k, op(B) is k x n.
+
+    Small products go to fastreg's own kernels (``_products.h``), the others to BLAS."""
     # A product with one output column (one output unit) or one output row (one sample)
     # is a matrix-vector product, which GEMM does several times slower.
     if n == 1 and k > 0:
@@ -60,6 +90,45 @@ cdef void gemm(bint transpose_a, bint transpose_b, int m, int n, int k,
     if m == 1 and k > 0:
         gemv(not transpose_b, n, k, alpha, b, ldb, a, lda if transpose_a else 1, beta, c, 1)
         return
+    if uses_own_kernels(transpose_a, transpose_b, m, n, k):
+        own_product(products_version, transpose_a, transpose_b, m, n, k, alpha, a, lda, b, ldb,
+                    beta, c, ldc)
+        return
+    blas_product(transpose_a, transpose_b, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc)
+
+
+cdef inline bint uses_own_kernels(bint transpose_a, bint transpose_b, int m, int n,
+                                  int k) noexcept nogil:
+    """Whether gemm hands an m x n x k product to fastreg's kernels: a rule on its shape
+    alone, fixed before training, so that a product is computed the same way every time."""
+    cdef double work = <double> m * n * k
+    if products_version == PRODUCTS_BLAS:
+        return False
+    if transpose_b and k > PRODUCT_MAX_TRANSPOSED_DEPTH:
+        return False
+    if transpose_a and n < OWN_MIN_GRADIENT_COLUMNS:
+        return False
+    return work <= OWN_MAX_WORK or (n <= OWN_NARROW_COLUMNS and work <= OWN_MAX_NARROW_WORK)
+
+
+cdef inline void own_product(int version, bint transpose_a, bint transpose_b, int m, int n,
+                             int k, floating alpha, const floating* a, int lda,
+                             const floating* b, int ldb, floating beta, floating* c,
+                             int ldc) noexcept nogil:
+    if floating is float:
+        product_f32_by(version, transpose_a, transpose_b, m, n, k, alpha, a, lda, b, ldb, beta,
+                       c, ldc)
+    else:
+        product_f64_by(version, transpose_a, transpose_b, m, n, k, alpha, a, lda, b, ldb, beta,
+                       c, ldc)
+
+
+cdef inline void blas_product(bint transpose_a, bint transpose_b, int m, int n, int k,
+                              floating alpha, const floating* a, int lda,
+                              const floating* b, int ldb, floating beta, floating* c,
+                              int ldc) noexcept nogil:
+    cdef char trans_a = b"T" if transpose_a else b"N"
+    cdef char trans_b = b"T" if transpose_b else b"N"
     if floating is float:
         sgemm(&trans_b, &trans_a, &n, &m, &k, &alpha, <float*> b, &ldb,
               <float*> a, &lda, &beta, c, &ldc)
@@ -147,3 +216,162 @@ cdef void gemm_blocked(bint transpose_a, bint transpose_b, int m, int n, int k,
     for block in range(gemm_block_count(m, n, k)):
         gemm_block(transpose_a, transpose_b, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc,
                    block)
+
+
+# ---------------------------------------------------------------- the product kernels in use
+
+PRODUCT_KERNELS = {"blas": PRODUCTS_BLAS, "portable": PRODUCTS_PORTABLE,
+                   "avx2": PRODUCTS_AVX2, "avx512": PRODUCTS_AVX512}
+_KERNEL_NAMES = {code: name for name, code in PRODUCT_KERNELS.items()}
+_ENVIRONMENT_VARIABLE = "FASTREG_PRODUCTS"
+
+
+def _runnable_kernels():
+    """The kernel versions this processor runs, best last."""
+    best = products_best_version()
+    return [name for name, code in PRODUCT_KERNELS.items()
+            if code <= PRODUCTS_PORTABLE or code <= best]
+
+
+def _chosen_kernels(requested):
+    """The version that FASTREG_PRODUCTS=`requested` selects ('' or 'auto': the best)."""
+    requested = requested.strip().lower()
+    if requested in ("", "auto"):
+        return _KERNEL_NAMES[products_best_version()]
+    if requested not in PRODUCT_KERNELS:
+        raise ValueError(
+            f"{_ENVIRONMENT_VARIABLE}={requested!r} is not one of auto, "
+            f"{', '.join(PRODUCT_KERNELS)}."
+        )
+    if requested not in _runnable_kernels():
+        raise ValueError(
+            f"{_ENVIRONMENT_VARIABLE}={requested!r}, but this processor runs only "
+            f"{', '.join(_runnable_kernels())}."
+        )
+    return requested
+
+
+use_products_version(PRODUCT_KERNELS[_chosen_kernels(os.environ.get(_ENVIRONMENT_VARIABLE, ""))])
+
+
+def product_kernels():
+    """The version of fastreg's product kernels in use: 'avx512', 'avx2', 'portable' or
+    'blas' (every product by BLAS). Chosen when fastreg loads: the best this processor
+    runs, or the one that the environment variable FASTREG_PRODUCTS names."""
+    return _KERNEL_NAMES[products_version]
+
+
+def uses_own_product_kernels(int m, int n, int k, bint transpose_a=False,
+                             bint transpose_b=False):
+    """Whether the engine computes an m x n x k product (op(A) = A^T if `transpose_a`,
+    op(B) = B^T if `transpose_b`) with fastreg's own kernels rather than BLAS."""
+    if m < 0 or n < 0 or k < 0:
+        raise ValueError(f"the shape ({m}, {n}, {k}) has a negative dimension.")
+    return bool(m > 1 and n > 1 and k > 0
+                and uses_own_kernels(transpose_a, transpose_b, m, n, k))
+
+
+def _operand(array, str name, dtype):
+    """`array` as a 2-D array of `dtype` whose rows are contiguous, and its row stride."""
+    if not isinstance(array, np.ndarray):
+        raise TypeError(f"{name} must be a numpy array, not {type(array).__name__}.")
+    if array.dtype != dtype:
+        raise TypeError(f"{name} has dtype {array.dtype}; expected {np.dtype(dtype)}.")
+    if array.ndim != 2:
+        raise ValueError(f"{name} must be 2-D, got {array.ndim} dimensions.")
+    rows, cols = array.shape
+    itemsize = array.itemsize
+    if array.size == 0:  # nothing is read: any stride does
+        return array, max(cols, 1)
+    if cols > 1 and array.strides[1] != itemsize:
+        raise ValueError(f"{name}'s rows must be contiguous (stride {array.strides[1]}).")
+    row_stride = array.strides[0] // itemsize if rows > 1 else cols
+    if array.strides[0] % itemsize or row_stride < cols:
+        raise ValueError(f"{name}'s rows overlap or run backwards (stride {array.strides[0]}).")
+    if max(rows, cols, row_stride) > 2**31 - 1:
+        raise ValueError(f"{name} is too large for a BLAS int.")
+    return array, row_stride
+
+
+def product(a, b, bint transpose_a=False, bint transpose_b=False, double alpha=1.0,
+            double beta=0.0, out=None, kernels=None, Py_ssize_t repeat=1):
+    """out := alpha op(a) @ op(b) + beta out, as the engine computes it (for tests, bench).
+
+    Parameters
+    ----------
+    a, b : ndarray, float32 or float64, 2-D with contiguous rows
+        op(a) = a.T if `transpose_a` (m x k), op(b) = b.T if `transpose_b` (k x n).
+    out : ndarray, optional
+        (m, n), the same layout rules; required when `beta` is not 0.
+    kernels : {None, 'blas', 'portable', 'avx2', 'avx512'}
+        None: the engine's choice for this shape; 'blas': BLAS; otherwise that version of
+        fastreg's kernels, whatever the shape (the processor must run it).
+    repeat : int
+        Compute the product this many times (the benchmark's timing loop).
+
+    Returns
+    -------
+    out : ndarray
+    """
+    if not isinstance(a, np.ndarray) or a.dtype not in (np.float32, np.float64):
+        raise TypeError("a must be a float32 or float64 numpy array.")
+    a, lda = _operand(a, "a", a.dtype)
+    b, ldb = _operand(b, "b", a.dtype)
+    m, k = (a.shape[1], a.shape[0]) if transpose_a else a.shape
+    k_b, n = (b.shape[1], b.shape[0]) if transpose_b else b.shape
+    if k_b != k:
+        raise ValueError(f"op(a) is {m} x {k} but op(b) is {k_b} x {n}.")
+    if out is None:
+        if beta != 0:
+            raise ValueError("beta is not 0: pass out, the matrix it scales.")
+        out = np.zeros((m, n), dtype=a.dtype)
+    out, ldc = _operand(out, "out", a.dtype)
+    if out.shape != (m, n):
+        raise ValueError(f"out has shape {out.shape}; the product is ({m}, {n}).")
+    if not out.flags.writeable:
+        raise ValueError("out is read-only.")
+    if repeat < 1:
+        raise ValueError(f"repeat must be at least 1, got {repeat}.")
+    cdef int version = -1
+    if kernels is not None:
+        if kernels not in PRODUCT_KERNELS:
+            raise ValueError(f"kernels must be None or one of {', '.join(PRODUCT_KERNELS)}, "
+                             f"got {kernels!r}.")
+        if kernels not in _runnable_kernels():
+            raise ValueError(f"this processor does not run the {kernels} kernels.")
+        version = PRODUCT_KERNELS[kernels]
+    if version > PRODUCTS_BLAS and transpose_b and k > PRODUCT_MAX_TRANSPOSED_DEPTH:
+        raise ValueError(f"fastreg's kernels take a transposed b of depth at most "
+                         f"{PRODUCT_MAX_TRANSPOSED_DEPTH}, got {k}.")
+    if m == 0 or n == 0:
+        return out
+    if a.dtype == np.float32:
+        _repeat_product[float](a, b, out, transpose_a, transpose_b, m, n, k, lda, ldb, ldc,
+                               alpha, beta, version, repeat)
+    else:
+        _repeat_product[double](a, b, out, transpose_a, transpose_b, m, n, k, lda, ldb, ldc,
+                                alpha, beta, version, repeat)
+    return out
+
+
+cdef void _repeat_product(floating[:, :] a, floating[:, :] b, floating[:, :] out,
+                          bint transpose_a, bint transpose_b, int m, int n, int k, int lda,
+                          int ldb, int ldc, double alpha, double beta, int version,
+                          Py_ssize_t repeat):
+    # An empty operand (k = 0) has no element to point at: any valid address does.
+    cdef floating placeholder = 0
+    cdef const floating* a_data = &a[0, 0] if a.shape[0] > 0 and a.shape[1] > 0 else &placeholder
+    cdef const floating* b_data = &b[0, 0] if b.shape[0] > 0 and b.shape[1] > 0 else &placeholder
+    cdef floating* c = &out[0, 0]
+    cdef Py_ssize_t i
+    with nogil:
+        for i in range(repeat):
+            if version < 0:
+                gemm(transpose_a, transpose_b, m, n, k, <floating> alpha, a_data, lda, b_data,
+                     ldb, <floating> beta, c, ldc)
+            elif version == PRODUCTS_BLAS:
+                blas_product(transpose_a, transpose_b, m, n, k, <floating> alpha, a_data,
+                             max(lda, 1), b_data, max(ldb, 1), <floating> beta, c, ldc)
+            else:
+                own_product(version, transpose_a, transpose_b, m, n, k, <floating> alpha,
+                            a_data, lda, b_data, ldb, <floating> beta, c, ldc)
