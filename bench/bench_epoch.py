@@ -39,7 +39,10 @@ matmul rate is measured again before every round and its best kept.  An epoch is
   (``history["epoch_time"]``); the wall time of the whole call is kept too;
 * scikit-learn: one ``partial_fit`` call (one pass over the data);
 * PyTorch: a loop over minibatches sliced from one random permutation;
-* JAX: one call of the compiled epoch, waited for with ``block_until_ready``.
+* JAX: one call of the compiled epoch, waited for with ``block_until_ready``;
+* fastreg-blas: fastreg with ``FASTREG_PRODUCTS=blas``, every matrix product by
+  OpenBLAS, as fastreg computed them before its own small-product kernels: its
+  ``x fastreg-blas`` column is what those kernels gain.
 
 How to read the table
 ---------------------
@@ -293,7 +296,8 @@ def time_peer(config, name, repeats):
     """
     print(f"[{config}] {name}: {repeats} epochs after a warm-up...", file=sys.stderr, flush=True)
     command = [sys.executable, os.path.abspath(__file__), "--worker", name, config, str(repeats)]
-    finished = subprocess.run(command, capture_output=True, text=True, check=False)
+    finished = subprocess.run(command, capture_output=True, text=True, check=False,
+                              env={**os.environ, **PEERS[name].environment})
     if finished.returncode != 0:
         raise RuntimeError(f"{name} on {config} failed:\n{finished.stderr[-3000:]}")
     measured = json.loads(finished.stdout.strip().splitlines()[-1])

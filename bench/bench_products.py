@@ -1,4 +1,4 @@
-"""Time the matrix products of one training step on one core: the baseline of issue 14.
+"""Time the matrix products of one training step on one core: OpenBLAS and fastreg's kernels.
 
 What is measured
 ----------------
@@ -11,46 +11,52 @@ network of layer sizes ``s_0 .. s_L`` and batch ``b``:
 * ``dW l``: ``X^T @ delta``, (s_l-1 x b) @ (b x s_l), every layer;
 * ``dX l``: ``delta @ W^T``, (b x s_l) @ (s_l x s_l-1), every layer but the first.
 
-They are computed by OpenBLAS as fastreg calls it: row-major general products.
-fastreg goes through scipy's BLAS; this script times ``np.matmul(A, B, out=C)``
-on C-contiguous arrays, with ``.T`` views for the transposed operands so that
-BLAS sees the transposes, and preallocated outputs: the same OpenBLAS routine
-family (numpy and scipy may carry OpenBLAS builds of their own, both listed in
-the header).  The project's own kernels (issue 14) do not exist yet: these
-figures are what they must beat.
+Each product is computed three ways, with the operands laid out as in a
+training step (C-contiguous, the transposed operand read as such), through
+``fastreg._blas.product``, whose timing loop runs in C without the GIL:
+
+* ``OpenBLAS``: the whole product by scipy's BLAS (``sgemm``/``dgemm``), the
+  BLAS that fastreg calls;
+* ``fastreg``: the whole product by fastreg's own register-blocked kernels
+  (``src_cython/fastreg/_products.h``), the version this processor runs
+  (``FASTREG_PRODUCTS`` can force another); ``-`` where they do not apply
+  (a transposed operand deeper than their panel);
+* ``engine``: as the training engine computes it on one thread: the product's
+  blocks (a large product is cut into blocks of columns or rows), each by the
+  kernels that fastreg's rule on its shape names.
 
 How it is timed
 ---------------
 Everything runs on ONE thread (``threadpoolctl.threadpool_limits(1)``).  Each
 product is first calibrated: the number of calls that lasts at least
 ``REPEAT_SECONDS`` (20 ms).  Then ``--repeats`` rounds follow; in each round
-every product of every chosen workload, and the two large square products
-below, is timed once over its calls, in turn, so that a drift of the shared
-machine's speed weighs on all of them alike.  The figure kept is the median
-over the rounds of the time per call.  That time includes numpy's cost of a
-call (checks, dispatch), printed as the time of a 1 x 1 x 1 product: fastreg's
-calls from Cython pay less of it, the project's kernels (called from the
-nogil step) hardly any.
+every way of every product of every chosen workload, and the two large square
+products below, is timed once over its calls, in turn, so that a drift of the
+shared machine's speed weighs on all of them alike.  The figure kept is the
+median over the rounds of the time per call.
 
 The peak of one core is estimated twice:
 
-* measured: the rate of a large square product in the same run (1024^3 in
-  float32, 512^3 in float64, one thread), the practical peak of OpenBLAS;
+* measured: the rate of a large square product by OpenBLAS in the same run
+  (1024^3 in float32, 512^3 in float64, one thread);
 * nominal, only when the CPU has AVX-512: 2 FMA units x 16 float32 lanes
   (8 float64 lanes) x 2 flops x clock.  The clock is the "cpu MHz" of
   /proc/cpuinfo, the CURRENT clock, not the turbo clock: the figure can be
-  off either way.  Two FMA units is an assumption (some AVX-512 parts have one).
+  off either way (a large product can beat it).  Two FMA units is an
+  assumption (some AVX-512 parts have one).
 
 How to read the tables
 ----------------------
 One table per workload: product, shape ``m x k x n`` (a product of an
-(m x k) and a (k x n) matrix, ``2 m k n`` flops), microseconds per call,
-GFLOP/s, the share of the measured large-product rate of the same dtype and of
-the nominal peak; the last line is the step's total: the sum of its products.
+(m x k) and a (k x n) matrix, ``2 m k n`` flops), then for OpenBLAS, fastreg's
+kernels and the engine's choice the microseconds per call and GFLOP/s; the
+speed of the engine's choice over OpenBLAS; its share of the measured
+large-product rate and of the nominal peak.  The last line is the step's
+total: the sum of its products.
 
 OpenBLAS chooses its kernels by ``OPENBLAS_CORETYPE`` (and its blocking by
 ``OPENBLAS_L2_SIZE``) when they are set: the header gives both.  The script
-does not change them; issue 14 asks for both runs:
+does not change them; run it both ways:
 
 Usage
 -----
@@ -60,7 +66,7 @@ Usage
     env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE python3 bench/bench_products.py
     python3 bench/bench_products.py --workloads A,digits --repeats 31 --json products.json
 
-A full run takes about half a minute per ten repeats.
+A full run takes about a minute and a half per ten repeats.
 """
 
 import argparse
@@ -190,30 +196,38 @@ def make_operands(product, rng):
 
 
 class TimedProduct:
-    """A product with its operands, its number of calls per repeat and its timings.
+    """One way of computing a product, with its operands, calls per repeat and timings.
 
     Parameters
     ----------
     group : str
         Workload name, or ``"peak"`` for the large square products.
     product : Product
-    rng : numpy.random.Generator
-        Source of the operands' values.
+    operands : tuple
+        ``(a, b, transpose_a, transpose_b)`` as ``fastreg._blas.product`` takes them.
+    way : str
+        ``"OpenBLAS"``, ``"fastreg"`` or ``"engine"``.
     """
 
-    def __init__(self, group, product, rng):
+    KERNELS = {"OpenBLAS": "blas", "engine": None}
+
+    def __init__(self, group, product, operands, way):
         self.group = group
         self.product = product
-        self.left, self.right, self.out = make_operands(product, rng)
+        self.a, self.b, self.transpose_a, self.transpose_b = operands
+        self.way = way
+        self.out = np.empty((product.m, product.n), dtype=product.dtype)
         self.calls = 1
         self.seconds_per_call = []
 
     def run(self, calls):
-        """Call the product ``calls`` times; return the elapsed seconds."""
-        left, right, out = self.left, self.right, self.out
+        """Compute the product ``calls`` times; return the elapsed seconds."""
+        from fastreg import _blas
+
+        kernels = self.KERNELS.get(self.way, _blas.product_kernels())
         start = time.perf_counter()
-        for _ in range(calls):
-            np.matmul(left, right, out=out)
+        _blas.product(self.a, self.b, self.transpose_a, self.transpose_b, out=self.out,
+                      kernels=kernels, repeat=calls)
         return time.perf_counter() - start
 
     def calibrate(self, repeat_seconds):
@@ -239,6 +253,23 @@ class TimedProduct:
     def gflops(self):
         """Rate of the median call, GFLOP/s."""
         return self.product.flop / self.median_seconds / 1e9
+
+
+def ways_of(group, product, rng):
+    """The TimedProducts of a product: OpenBLAS, fastreg's kernels (where they apply) and
+    the engine's choice, on the same operands."""
+    from fastreg import _blas
+
+    left, right, _ = make_operands(product, rng)
+    # make_operands gives matmul's operands; _blas.product takes the stored matrices.
+    transpose_a, transpose_b = not left.flags.c_contiguous, not right.flags.c_contiguous
+    operands = (left.T if transpose_a else left, right.T if transpose_b else right,
+                transpose_a, transpose_b)
+    ways = ["OpenBLAS", "engine"]
+    if _blas.product_kernels() != "blas" and not (
+            transpose_b and product.k > _blas.MAX_TRANSPOSED_DEPTH):
+        ways.insert(1, "fastreg")
+    return [TimedProduct(group, product, operands, way) for way in ways]
 
 
 def time_products(timed_products, repeats, repeat_seconds=REPEAT_SECONDS):
@@ -289,29 +320,48 @@ def render_workload(name, timed_products, large_gflops, nominal):
     name : str
         Workload name.
     timed_products : list of TimedProduct
-        Its products, timed.
+        Its products, every way, timed.
     large_gflops : dict
         Measured large-product rate by dtype, GFLOP/s.
     nominal : dict or None
         Nominal peak by dtype, GFLOP/s, or None when unknown.
     """
     sizes, batch_size, dtype = WORKLOADS[name]
-    header = ["product", "m x k x n", "us/call", "GFLOP/s", "% large", "% nominal"]
-    rows = []
+    ways = ["OpenBLAS", "fastreg", "engine"]
+    header = ["product", "m x k x n"]
+    for way in ways:
+        header += [f"{way} us", "GFLOP/s"]
+    header += ["engine speed-up", "% large", "% nominal"]
+    by_product = {}
     for timed in timed_products:
-        gflops = timed.gflops
-        rows.append([
-            timed.product.name, timed.product.shape, f"{timed.median_seconds * 1e6:.2f}",
-            f"{gflops:.1f}", f"{100 * gflops / large_gflops[dtype]:.0f}%",
-            f"{100 * gflops / nominal[dtype]:.0f}%" if nominal else "-",
-        ])
-    total_seconds = sum(timed.median_seconds for timed in timed_products)
-    total_gflops = sum(timed.product.flop for timed in timed_products) / total_seconds / 1e9
-    rows.append([
-        "step total", "", f"{total_seconds * 1e6:.2f}", f"{total_gflops:.1f}",
-        f"{100 * total_gflops / large_gflops[dtype]:.0f}%",
-        f"{100 * total_gflops / nominal[dtype]:.0f}%" if nominal else "-",
-    ])
+        by_product.setdefault(timed.product, {})[timed.way] = timed
+    totals = dict.fromkeys(ways, 0.0)
+    rows = []
+
+    def rates(seconds, flop):
+        gflops = flop / seconds / 1e9
+        return [f"{100 * gflops / large_gflops[dtype]:.0f}%",
+                f"{100 * gflops / nominal[dtype]:.0f}%" if nominal else "-"]
+
+    for product, timed_ways in by_product.items():
+        row = [product.name, product.shape]
+        for way in ways:
+            if way in timed_ways:
+                row += [f"{timed_ways[way].median_seconds * 1e6:.2f}",
+                        f"{timed_ways[way].gflops:.1f}"]
+                totals[way] += timed_ways[way].median_seconds
+            else:  # fastreg's kernels do not take this product: the engine uses BLAS
+                row += ["-", "-"]
+                totals[way] += timed_ways["OpenBLAS"].median_seconds
+        engine = timed_ways["engine"].median_seconds
+        row.append(f"{timed_ways['OpenBLAS'].median_seconds / engine:.2f}x")
+        rows.append(row + rates(engine, product.flop))
+    flop = sum(product.flop for product in by_product)
+    total_row = ["step total", ""]
+    for way in ways:
+        total_row += [f"{totals[way] * 1e6:.2f}", f"{flop / totals[way] / 1e9:.1f}"]
+    total_row.append(f"{totals['OpenBLAS'] / totals['engine']:.2f}x")
+    rows.append(total_row + rates(totals["engine"], flop))
     title = (f"{name}: {'-'.join(map(str, sizes))}, batch {batch_size}, "
              f"{np.dtype(dtype).name}")
     return title + "\n" + format_table(header, rows)
@@ -358,21 +408,23 @@ def main(argv=None):
         ) from error
     import scipy.linalg.blas  # noqa: F401  (loads scipy's OpenBLAS, fastreg's, for the header)
 
+    from fastreg import _blas
+
     rng = np.random.default_rng(SEED)
     timed_products = [
-        TimedProduct(name, product, rng)
+        timed
         for name in arguments.workloads
         for product in step_products(*WORKLOADS[name])
+        for timed in ways_of(name, product, rng)
     ]
     dtypes = sorted(
         {WORKLOADS[name][2] for name in arguments.workloads}, key=lambda dtype: dtype(0).itemsize
     )
-    large = {
-        dtype: TimedProduct("peak", Product("large", size, size, size, dtype), rng)
-        for dtype, size in LARGE_SIZES.items() if dtype in dtypes
-    }
-    # A 1 x 1 x 1 product: the cost of a call through numpy, included in every figure.
-    overhead = TimedProduct("overhead", Product("1 x 1 x 1", 1, 1, 1, np.float32), rng)
+    large = {}
+    for dtype, size in LARGE_SIZES.items():
+        if dtype in dtypes:
+            square = Product("large", size, size, size, dtype)
+            large[dtype] = ways_of("peak", square, rng)[0]  # OpenBLAS
     has_avx512, megahertz = cpu_info()
     nominal = (
         {dtype: nominal_peak_gflops(dtype, megahertz) for dtype in LARGE_SIZES}
@@ -384,11 +436,13 @@ def main(argv=None):
         print_thread_pools()
         for variable in OPENBLAS_VARIABLES:
             print(f"{variable}={os.environ.get(variable, '(unset)')}")
-        print("One thread (threadpoolctl.threadpool_limits(1)); products by np.matmul with out=,")
+        print(f"fastreg's kernels: {_blas.product_kernels()} (FASTREG_PRODUCTS="
+              f"{os.environ.get('FASTREG_PRODUCTS', '(unset)')})")
+        print("One thread (threadpoolctl.threadpool_limits(1)); products by fastreg._blas.product,")
         print(f"median of {arguments.repeats} interleaved repeats of >= "
               f"{REPEAT_SECONDS * 1e3:.0f} ms each; the machine may be shared: other processes"
               " slow some repeats.")
-        time_products(timed_products + list(large.values()) + [overhead], arguments.repeats)
+        time_products(timed_products + list(large.values()), arguments.repeats)
 
     large_gflops = {dtype: timed.gflops for dtype, timed in large.items()}
     print()
@@ -402,8 +456,6 @@ def main(argv=None):
                   f"{nominal[dtype]:.1f} GFLOP/s (current clock from /proc/cpuinfo, not turbo)")
     else:
         print("nominal peak: unknown (no AVX-512 or no clock in /proc/cpuinfo)")
-    print(f"call overhead (np.matmul of 1 x 1 x 1, float32, included in every figure): "
-          f"{overhead.median_seconds * 1e6:.2f} us")
     for name in arguments.workloads:
         print()
         print(render_workload(
@@ -414,7 +466,9 @@ def main(argv=None):
     if arguments.json:
         record = {
             "cpu": cpu_model(),
-            "environment": {variable: os.environ.get(variable) for variable in OPENBLAS_VARIABLES},
+            "environment": {variable: os.environ.get(variable)
+                            for variable in (*OPENBLAS_VARIABLES, "FASTREG_PRODUCTS")},
+            "fastreg_kernels": _blas.product_kernels(),
             "threads": 1,
             "repeats": arguments.repeats,
             "repeat_seconds": REPEAT_SECONDS,
@@ -426,14 +480,14 @@ def main(argv=None):
             ),
             "products": [
                 {
-                    "workload": timed.group, "product": timed.product.name,
+                    "workload": timed.group, "product": timed.product.name, "way": timed.way,
                     "m": timed.product.m, "k": timed.product.k, "n": timed.product.n,
                     "dtype": np.dtype(timed.product.dtype).name, "flop": timed.product.flop,
                     "calls_per_repeat": timed.calls,
                     "seconds_per_call": timed.seconds_per_call,
                     "median_seconds": timed.median_seconds, "gflops": timed.gflops,
                 }
-                for timed in timed_products + list(large.values()) + [overhead]
+                for timed in timed_products + list(large.values())
             ],
         }
         with open(arguments.json, "w") as output:

@@ -31,7 +31,7 @@ import math
 import os
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import NamedTuple
 
 import numpy as np
@@ -126,6 +126,8 @@ class Peer:
         ``prepare(workload, X, y)`` builds and warms up the model and returns
         a function that trains one epoch per call and returns its
         :class:`EpochTime`.
+    environment : dict
+        Variables set in the peer's process (added to the parent's).
     """
 
     name: str
@@ -133,6 +135,7 @@ class Peer:
     install_hint: str
     model_note: str
     prepare: Callable[[Workload, np.ndarray, np.ndarray], Callable[[], EpochTime]]
+    environment: dict = field(default_factory=dict)
 
     def probe(self):
         """Try to import the peer's module.
@@ -376,6 +379,16 @@ PEERS = {
             "build on PYTHONPATH",
             model_note="",
             prepare=prepare_fastreg,
+        ),
+        Peer(
+            name="fastreg-blas",
+            module="fastreg",
+            install_hint="pip install . at the repository root, or put the root of an in-place "
+            "build on PYTHONPATH",
+            model_note="fastreg with every product by OpenBLAS (FASTREG_PRODUCTS=blas): "
+            "fastreg before its own product kernels",
+            prepare=prepare_fastreg,
+            environment={"FASTREG_PRODUCTS": "blas"},
         ),
         Peer(
             name="sklearn",

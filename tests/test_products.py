@@ -166,14 +166,24 @@ def test_engine_choice_is_a_rule_on_the_shape():
         _blas.uses_own_product_kernels(-1, 3, 3)
 
 
-@pytest.mark.parametrize("shape", [(32, 100, 40), (33, 17, 9), (256, 1024, 128)])
-def test_engine_choice_matches_its_products(shape, rng):
-    # product(kernels=None) is gemm itself: it equals the kernel the rule names, bit for bit.
+@pytest.mark.parametrize("shape", [(32, 100, 40), (33, 17, 9), (200, 100, 64)])
+def test_engine_products_are_the_kernels_the_rule_names(shape, rng):
+    # product(kernels=None) computes as the engine does (these shapes are one block each):
+    # bit for bit the kernel that the rule names.
     m, n, k = shape
     a, b = operands(rng, m, n, k, False, False, np.float32)
-    chosen = _blas.product(a, b)
     named = "blas" if not _blas.uses_own_product_kernels(m, n, k) else _blas.product_kernels()
-    assert np.array_equal(chosen, _blas.product(a, b, kernels=named))
+    assert np.array_equal(_blas.product(a, b), _blas.product(a, b, kernels=named))
+
+
+def test_engine_blocks_of_a_large_product(rng):
+    # 1024 x 256 x 300 is cut into four blocks of 64 columns, each too much work for
+    # fastreg's kernels: BLAS computes them.
+    a, b = operands(rng, 1024, 256, 300, False, False, np.float32)
+    assert not _blas.uses_own_product_kernels(1024, 64, 300)
+    expected = reference(a, b, False, False)
+    scale = reference(np.abs(a), np.abs(b), False, False)
+    assert np.all(np.abs(_blas.product(a, b) - expected) <= tolerance(np.float32, 300) * scale)
 
 
 def test_bad_arguments_are_refused(rng):

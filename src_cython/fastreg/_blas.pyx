@@ -224,6 +224,9 @@ PRODUCT_KERNELS = {"blas": PRODUCTS_BLAS, "portable": PRODUCTS_PORTABLE,
                    "avx2": PRODUCTS_AVX2, "avx512": PRODUCTS_AVX512}
 _KERNEL_NAMES = {code: name for name, code in PRODUCT_KERNELS.items()}
 _ENVIRONMENT_VARIABLE = "FASTREG_PRODUCTS"
+#: The deepest transposed operand (``delta @ W^T`` with W this many columns wide) that
+#: fastreg's kernels take.
+MAX_TRANSPOSED_DEPTH = PRODUCT_MAX_TRANSPOSED_DEPTH
 
 
 def _runnable_kernels():
@@ -304,7 +307,8 @@ def product(a, b, bint transpose_a=False, bint transpose_b=False, double alpha=1
     out : ndarray, optional
         (m, n), the same layout rules; required when `beta` is not 0.
     kernels : {None, 'blas', 'portable', 'avx2', 'avx512'}
-        None: the engine's choice for this shape; 'blas': BLAS; otherwise that version of
+        None: as the engine computes it on one thread (its blocks, each by the kernels
+        that the rule on its shape names); 'blas': BLAS; otherwise that version of
         fastreg's kernels, whatever the shape (the processor must run it).
     repeat : int
         Compute the product this many times (the benchmark's timing loop).
@@ -367,8 +371,8 @@ cdef void _repeat_product(floating[:, :] a, floating[:, :] b, floating[:, :] out
     with nogil:
         for i in range(repeat):
             if version < 0:
-                gemm(transpose_a, transpose_b, m, n, k, <floating> alpha, a_data, lda, b_data,
-                     ldb, <floating> beta, c, ldc)
+                gemm_blocked(transpose_a, transpose_b, m, n, k, <floating> alpha, a_data, lda,
+                             b_data, ldb, <floating> beta, c, ldc)
             elif version == PRODUCTS_BLAS:
                 blas_product(transpose_a, transpose_b, m, n, k, <floating> alpha, a_data,
                              max(lda, 1), b_data, max(ldb, 1), <floating> beta, c, ldc)

@@ -61,7 +61,7 @@ FR_ALWAYS_INLINE FR_TARGET void FR(tile)(const int R, const int S, int rows, int
         REAL *row = c + (ptrdiff_t) r * ldc;
 #pragma GCC unroll 4
         for (s = 0; s < S; s++) {
-            VEC out = V_MUL(alpha_v, acc[r][s]);
+            VEC out = alpha == 1 ? acc[r][s] : V_MUL(alpha_v, acc[r][s]);
             if (s < S - 1 || last == LANES) {
                 if (beta != 0)
                     out = V_FMA(beta_v, V_LOAD(row + s * LANES), out);
