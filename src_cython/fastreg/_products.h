@@ -35,6 +35,7 @@ enum {
 #define MAX_VECTORS 4
 #define ROWS_NARROW 4
 #define ROWS_WIDE 4
+#define ROWS_WIDE_FEW 4
 #define LANES 1
 #define MASK int
 #define MASK_FIRST(n) (n)
@@ -73,6 +74,7 @@ enum {
 #undef MAX_VECTORS
 #undef ROWS_NARROW
 #undef ROWS_WIDE
+#undef ROWS_WIDE_FEW
 #undef LANES
 #undef MASK
 #undef MASK_FIRST
@@ -180,11 +182,12 @@ enum {
 #undef ROWS_WIDE
 
 /* ------------------------------------------------------------------- AVX-512 (F) */
-/* 32 vector registers: tiles of 8 rows x 1-2 vectors, or 4 rows x 3-4 vectors. */
+/* 32 vector registers: tiles of 8 rows x 1-2 vectors, or 6 (or 4) rows x 3-4 vectors. */
 #define FR_TARGET __attribute__((target("avx512f,avx2,fma")))
 #define MAX_VECTORS 4
 #define ROWS_NARROW 8
-#define ROWS_WIDE 4
+#define ROWS_WIDE 6
+#define ROWS_WIDE_FEW 4
 
 #define REAL float
 #define LANES 16
@@ -265,6 +268,7 @@ enum {
 #undef MAX_VECTORS
 #undef ROWS_NARROW
 #undef ROWS_WIDE
+#undef ROWS_WIDE_FEW
 #else
 #define FASTREG_PRODUCTS_X86 0
 #endif

@@ -4,7 +4,8 @@
  *   REAL, LANES       the element type and the number of elements in one vector
  *   FR(name)          the name of a function of this version (name##_avx512_f32 ...)
  *   FR_TARGET         the function attribute that enables the instruction set
- *   ROWS_NARROW       rows of a tile of one or two vectors (ROWS_WIDE with more)
+ *   ROWS_NARROW       rows of a tile of one or two vectors (ROWS_WIDE, or ROWS_WIDE_FEW
+ *                     for a short m, with more)
  *   MAX_VECTORS       vectors across a tile, at most 4
  *   VEC, MASK         the vector and lane-mask types, and the operations
  *   V_ZERO() V_SET1(x) V_LOAD(p) V_LOAD_MASK(p, m) V_FMA(a, b, c) V_MUL(a, b)
@@ -90,12 +91,29 @@ FR_ALWAYS_INLINE FR_TARGET void FR(column_block)(int m, int k, int width,
     for (row = 0; row < m; row += (R))                                                     \
         FR(tile)((R), (S), m - row < (R) ? m - row : (R), k, a + row * a_row, a_row,        \
                  a_step, b, ldb, alpha, beta, c + row * ldc, ldc, last)
+#if MAX_VECTORS > 2
+    /* Wide tiles have ROWS_WIDE rows, or ROWS_WIDE_FEW when m leaves ROWS_WIDE's last tile
+     * so short that 5% of the rows computed would be thrown away (m = 32: 36 for 32). */
+    const int waste = (m + ROWS_WIDE - 1) / ROWS_WIDE * ROWS_WIDE
+                      - (m + ROWS_WIDE_FEW - 1) / ROWS_WIDE_FEW * ROWS_WIDE_FEW;
+    const int few = 20 * waste > m;
+#endif
     switch (vectors) {
     case 1: FR_TILES(ROWS_NARROW, 1); break;
     case 2: FR_TILES(ROWS_NARROW, 2); break;
 #if MAX_VECTORS > 2
-    case 3: FR_TILES(ROWS_WIDE, 3); break;
-    case 4: FR_TILES(ROWS_WIDE, 4); break;
+    case 3:
+        if (few)
+            FR_TILES(ROWS_WIDE_FEW, 3);
+        else
+            FR_TILES(ROWS_WIDE, 3);
+        break;
+    case 4:
+        if (few)
+            FR_TILES(ROWS_WIDE_FEW, 4);
+        else
+            FR_TILES(ROWS_WIDE, 4);
+        break;
 #endif
     }
 #undef FR_TILES
