@@ -21,8 +21,11 @@ training step (C-contiguous, the transposed operand read as such), through
   (``src_cython/fastreg/_products.h``), the version this processor runs
   (``FASTREG_PRODUCTS`` can force another); ``-`` where they do not apply
   (a transposed operand deeper than their panel);
-* ``engine``: as the training engine computes it on one thread: the product's
-  blocks (a large product is cut into blocks of columns or rows), each by the
+* ``before``: as the training engine computed it on one thread before it had
+  its own kernels (``FASTREG_PRODUCTS=blas``): the product's blocks (a large
+  product is cut into blocks of columns or rows, for the engine's threads),
+  each by OpenBLAS;
+* ``engine``: as the engine computes it now: the same blocks, each by the
   kernels that fastreg's rule on its shape names.
 
 How it is timed
@@ -49,10 +52,10 @@ How to read the tables
 ----------------------
 One table per workload: product, shape ``m x k x n`` (a product of an
 (m x k) and a (k x n) matrix, ``2 m k n`` flops), then for OpenBLAS, fastreg's
-kernels and the engine's choice the microseconds per call and GFLOP/s; the
-speed of the engine's choice over OpenBLAS; its share of the measured
-large-product rate and of the nominal peak.  The last line is the step's
-total: the sum of its products.
+kernels, the engine before and the engine now the microseconds per call and
+GFLOP/s; ``gain``, the engine's speed now over before; the engine's share of
+the measured large-product rate and of the nominal peak.  The last line is the
+step's total: the sum of its products.
 
 OpenBLAS chooses its kernels by ``OPENBLAS_CORETYPE`` (and its blocking by
 ``OPENBLAS_L2_SIZE``) when they are set: the header gives both.  The script
@@ -206,10 +209,11 @@ class TimedProduct:
     operands : tuple
         ``(a, b, transpose_a, transpose_b)`` as ``fastreg._blas.product`` takes them.
     way : str
-        ``"OpenBLAS"``, ``"fastreg"`` or ``"engine"``.
+        ``"OpenBLAS"``, ``"fastreg"``, ``"before"`` or ``"engine"``.
     """
 
-    KERNELS = {"OpenBLAS": "blas", "engine": None}
+    # way -> (kernels, blocked) of fastreg._blas.product; "fastreg": the version in use
+    WAYS = {"OpenBLAS": ("blas", False), "before": ("blas", True), "engine": (None, True)}
 
     def __init__(self, group, product, operands, way):
         self.group = group
@@ -224,10 +228,10 @@ class TimedProduct:
         """Compute the product ``calls`` times; return the elapsed seconds."""
         from fastreg import _blas
 
-        kernels = self.KERNELS.get(self.way, _blas.product_kernels())
+        kernels, blocked = self.WAYS.get(self.way, (_blas.product_kernels(), False))
         start = time.perf_counter()
         _blas.product(self.a, self.b, self.transpose_a, self.transpose_b, out=self.out,
-                      kernels=kernels, repeat=calls)
+                      kernels=kernels, blocked=blocked, repeat=calls)
         return time.perf_counter() - start
 
     def calibrate(self, repeat_seconds):
@@ -256,8 +260,8 @@ class TimedProduct:
 
 
 def ways_of(group, product, rng):
-    """The TimedProducts of a product: OpenBLAS, fastreg's kernels (where they apply) and
-    the engine's choice, on the same operands."""
+    """The TimedProducts of a product: OpenBLAS, fastreg's kernels (where they apply), the
+    engine before and now, on the same operands."""
     from fastreg import _blas
 
     left, right, _ = make_operands(product, rng)
@@ -265,7 +269,7 @@ def ways_of(group, product, rng):
     transpose_a, transpose_b = not left.flags.c_contiguous, not right.flags.c_contiguous
     operands = (left.T if transpose_a else left, right.T if transpose_b else right,
                 transpose_a, transpose_b)
-    ways = ["OpenBLAS", "engine"]
+    ways = ["OpenBLAS", "before", "engine"]
     if _blas.product_kernels() != "blas" and not (
             transpose_b and product.k > _blas.MAX_TRANSPOSED_DEPTH):
         ways.insert(1, "fastreg")
@@ -327,11 +331,11 @@ def render_workload(name, timed_products, large_gflops, nominal):
         Nominal peak by dtype, GFLOP/s, or None when unknown.
     """
     sizes, batch_size, dtype = WORKLOADS[name]
-    ways = ["OpenBLAS", "fastreg", "engine"]
+    ways = ["OpenBLAS", "fastreg", "before", "engine"]
     header = ["product", "m x k x n"]
     for way in ways:
         header += [f"{way} us", "GFLOP/s"]
-    header += ["engine speed-up", "% large", "% nominal"]
+    header += ["gain", "% large", "% nominal"]
     by_product = {}
     for timed in timed_products:
         by_product.setdefault(timed.product, {})[timed.way] = timed
@@ -354,13 +358,13 @@ def render_workload(name, timed_products, large_gflops, nominal):
                 row += ["-", "-"]
                 totals[way] += timed_ways["OpenBLAS"].median_seconds
         engine = timed_ways["engine"].median_seconds
-        row.append(f"{timed_ways['OpenBLAS'].median_seconds / engine:.2f}x")
+        row.append(f"{timed_ways['before'].median_seconds / engine:.2f}x")
         rows.append(row + rates(engine, product.flop))
     flop = sum(product.flop for product in by_product)
     total_row = ["step total", ""]
     for way in ways:
         total_row += [f"{totals[way] * 1e6:.2f}", f"{flop / totals[way] / 1e9:.1f}"]
-    total_row.append(f"{totals['OpenBLAS'] / totals['engine']:.2f}x")
+    total_row.append(f"{totals['before'] / totals['engine']:.2f}x")
     rows.append(total_row + rates(totals["engine"], flop))
     title = (f"{name}: {'-'.join(map(str, sizes))}, batch {batch_size}, "
              f"{np.dtype(dtype).name}")

@@ -95,15 +95,24 @@ def test_command_line_runs_digits_once(tmp_path):
     record = json.loads(json_path.read_text())
     assert record["threads"] == 1 and record["repeats"] == 1
     digits = [row for row in record["products"] if row["workload"] == "digits"]
-    assert [(row["m"], row["k"], row["n"]) for row in digits] == [
-        (200, 64, 100), (200, 100, 10), (64, 200, 100), (100, 200, 10), (200, 10, 100)]
+    shapes = [(200, 64, 100), (200, 100, 10), (64, 200, 100), (100, 200, 10), (200, 10, 100)]
+    ways = ["OpenBLAS", "before", "engine"]
+    if record["fastreg_kernels"] != "blas":
+        ways.insert(1, "fastreg")
+    assert [(row["m"], row["k"], row["n"], row["way"]) for row in digits] == [
+        (*shape, way) for shape in shapes for way in ways]
     for row in digits:
         assert row["dtype"] == "float64" and row["flop"] == 2 * row["m"] * row["k"] * row["n"]
         assert len(row["seconds_per_call"]) == 1 and row["calls_per_repeat"] >= 1
         assert row["gflops"] == pytest.approx(row["flop"] / row["seconds_per_call"][0] / 1e9)
-    # The step total is the sum of the products' times.
-    total = float(re.search(r"^step total\s+([\d.]+)", output, re.MULTILINE).group(1))
-    assert total == pytest.approx(sum(row["median_seconds"] for row in digits) * 1e6, abs=0.01)
+    # The step total of each way is the sum of its products' times; gain = before / engine.
+    cells = re.search(r"^step total\s+(.*)$", output, re.MULTILINE).group(1).split()
+    seconds = {way: sum(row["median_seconds"] for row in digits if row["way"] == way)
+               for way in ways}
+    assert [float(cells[2 * i]) for i in range(len(ways))] == pytest.approx(
+        [seconds[way] * 1e6 for way in ways], abs=0.01)
+    assert float(cells[2 * len(ways)].rstrip("x")) == pytest.approx(
+        seconds["before"] / seconds["engine"], abs=0.006)
 
 
 def test_command_line_rejects_an_unknown_workload():

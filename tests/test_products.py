@@ -176,14 +176,26 @@ def test_engine_products_are_the_kernels_the_rule_names(shape, rng):
     assert np.array_equal(_blas.product(a, b), _blas.product(a, b, kernels=named))
 
 
-def test_engine_blocks_of_a_large_product(rng):
-    # 1024 x 256 x 300 is cut into four blocks of 64 columns, each too much work for
-    # fastreg's kernels: BLAS computes them.
-    a, b = operands(rng, 1024, 256, 300, False, False, np.float32)
-    assert not _blas.uses_own_product_kernels(1024, 64, 300)
-    expected = reference(a, b, False, False)
-    scale = reference(np.abs(a), np.abs(b), False, False)
-    assert np.all(np.abs(_blas.product(a, b) - expected) <= tolerance(np.float32, 300) * scale)
+@pytest.mark.parametrize("transpose_a, transpose_b", TRANSPOSES)
+def test_engine_blocks_of_a_large_product(transpose_a, transpose_b, rng):
+    # 1024 x 256 x 200 is cut into four blocks of 64 columns: fastreg's kernels compute
+    # them (too much work as a whole, not as blocks), with the bits of the whole product.
+    m, n, k = 1024, 256, 200
+    a, b = operands(rng, m, n, k, transpose_a, transpose_b, np.float32)
+    assert not _blas.uses_own_product_kernels(m, n, k, transpose_a, transpose_b)
+    assert _blas.uses_own_product_kernels(m, 64, k, transpose_a, transpose_b)
+    own = _blas.product_kernels()
+    blocked = _blas.product(a, b, transpose_a, transpose_b, blocked=True)
+    if own != "blas":
+        assert np.array_equal(blocked, _blas.product(a, b, transpose_a, transpose_b,
+                                                     kernels=own))
+    # The whole product, by the rule: BLAS.
+    expected = reference(a, b, transpose_a, transpose_b)
+    scale = reference(np.abs(a), np.abs(b), transpose_a, transpose_b)
+    whole = _blas.product(a, b, transpose_a, transpose_b)
+    assert np.array_equal(whole, _blas.product(a, b, transpose_a, transpose_b, kernels="blas"))
+    for result in (blocked, whole):
+        assert np.all(np.abs(result - expected) <= tolerance(np.float32, k) * scale)
 
 
 def test_bad_arguments_are_refused(rng):

@@ -82,6 +82,22 @@ cdef void gemm(bint transpose_a, bint transpose_b, int m, int n, int k,
     """C := alpha op(A) @ op(B) + beta C, all row-major; op(A) is m x k, op(B) is k x n.
 
     Small products go to fastreg's own kernels (``_products.h``), the others to BLAS."""
+    product_by(BY_RULE, transpose_a, transpose_b, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc)
+
+
+cdef enum:
+    BY_RULE = -1  # product_by's kernels: by the rule on the shape (what gemm does)
+
+
+cdef void product_by(int kernels, bint transpose_a, bint transpose_b, int m, int n, int k,
+                     floating alpha, const floating* a, int lda, const floating* b, int ldb,
+                     floating beta, floating* c, int ldc) noexcept nogil:
+    """gemm with the kernels chosen: BY_RULE, PRODUCTS_BLAS, or a version of fastreg's
+    (which then computes every shape)."""
+    if kernels > PRODUCTS_BLAS:
+        own_product(kernels, transpose_a, transpose_b, m, n, k, alpha, a, lda, b, ldb, beta,
+                    c, ldc)
+        return
     # A product with one output column (one output unit) or one output row (one sample)
     # is a matrix-vector product, which GEMM does several times slower.
     if n == 1 and k > 0:
@@ -90,7 +106,7 @@ cdef void gemm(bint transpose_a, bint transpose_b, int m, int n, int k,
     if m == 1 and k > 0:
         gemv(not transpose_b, n, k, alpha, b, ldb, a, lda if transpose_a else 1, beta, c, 1)
         return
-    if uses_own_kernels(transpose_a, transpose_b, m, n, k):
+    if kernels == BY_RULE and uses_own_kernels(transpose_a, transpose_b, m, n, k):
         own_product(products_version, transpose_a, transpose_b, m, n, k, alpha, a, lda, b, ldb,
                     beta, c, ldc)
         return
@@ -191,20 +207,29 @@ cdef void gemm_block(bint transpose_a, bint transpose_b, int m, int n, int k,
                      floating alpha, const floating* a, int lda,
                      const floating* b, int ldb,
                      floating beta, floating* c, int ldc, int block) noexcept nogil:
-    """Block `block` of the shape's blocks of the product (one BLAS call)."""
+    """Block `block` of the shape's blocks of the product (one call of gemm)."""
+    block_by(BY_RULE, transpose_a, transpose_b, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc,
+             block)
+
+
+cdef void block_by(int kernels, bint transpose_a, bint transpose_b, int m, int n, int k,
+                   floating alpha, const floating* a, int lda,
+                   const floating* b, int ldb,
+                   floating beta, floating* c, int ldc, int block) noexcept nogil:
+    """gemm_block with product_by's `kernels`."""
     cdef bint by_rows
     cdef int length = block_length(m, n, k, &by_rows)
     cdef int start = block * length
     if by_rows:
         # Row block i of op(A) is row i of row-major A, or column i of A when transposed.
-        gemm(transpose_a, transpose_b, min(length, m - start), n, k, alpha,
-             a + (start if transpose_a else <Py_ssize_t> start * lda), lda, b, ldb,
-             beta, c + <Py_ssize_t> start * ldc, ldc)
+        product_by(kernels, transpose_a, transpose_b, min(length, m - start), n, k, alpha,
+                   a + (start if transpose_a else <Py_ssize_t> start * lda), lda, b, ldb,
+                   beta, c + <Py_ssize_t> start * ldc, ldc)
         return
     # Column block j of op(B) is B[:, j] in row-major B, or row j of B when transposed.
-    gemm(transpose_a, transpose_b, m, min(length, n - start), k, alpha, a, lda,
-         b + (<Py_ssize_t> start * ldb if transpose_b else start), ldb,
-         beta, c + start, ldc)
+    product_by(kernels, transpose_a, transpose_b, m, min(length, n - start), k, alpha, a, lda,
+               b + (<Py_ssize_t> start * ldb if transpose_b else start), ldb,
+               beta, c + start, ldc)
 
 
 cdef void gemm_blocked(bint transpose_a, bint transpose_b, int m, int n, int k,
@@ -297,7 +322,7 @@ def _operand(array, str name, dtype):
 
 
 def product(a, b, bint transpose_a=False, bint transpose_b=False, double alpha=1.0,
-            double beta=0.0, out=None, kernels=None, Py_ssize_t repeat=1):
+            double beta=0.0, out=None, kernels=None, bint blocked=False, Py_ssize_t repeat=1):
     """out := alpha op(a) @ op(b) + beta out, as the engine computes it (for tests, bench).
 
     Parameters
@@ -307,9 +332,12 @@ def product(a, b, bint transpose_a=False, bint transpose_b=False, double alpha=1
     out : ndarray, optional
         (m, n), the same layout rules; required when `beta` is not 0.
     kernels : {None, 'blas', 'portable', 'avx2', 'avx512'}
-        None: as the engine computes it on one thread (its blocks, each by the kernels
-        that the rule on its shape names); 'blas': BLAS; otherwise that version of
-        fastreg's kernels, whatever the shape (the processor must run it).
+        None: the kernels that the rule on the shape names (as the engine does); 'blas':
+        BLAS; otherwise that version of fastreg's kernels, whatever the shape (the
+        processor must run it).
+    blocked : bool
+        Compute it as the engine does on one thread: the blocks that a large product is
+        cut into, one after the other (the rule then applies to each block's shape).
     repeat : int
         Compute the product this many times (the benchmark's timing loop).
 
@@ -336,7 +364,7 @@ def product(a, b, bint transpose_a=False, bint transpose_b=False, double alpha=1
         raise ValueError("out is read-only.")
     if repeat < 1:
         raise ValueError(f"repeat must be at least 1, got {repeat}.")
-    cdef int version = -1
+    cdef int version = BY_RULE
     if kernels is not None:
         if kernels not in PRODUCT_KERNELS:
             raise ValueError(f"kernels must be None or one of {', '.join(PRODUCT_KERNELS)}, "
@@ -351,31 +379,33 @@ def product(a, b, bint transpose_a=False, bint transpose_b=False, double alpha=1
         return out
     if a.dtype == np.float32:
         _repeat_product[float](a, b, out, transpose_a, transpose_b, m, n, k, lda, ldb, ldc,
-                               alpha, beta, version, repeat)
+                               alpha, beta, version, blocked, repeat)
     else:
         _repeat_product[double](a, b, out, transpose_a, transpose_b, m, n, k, lda, ldb, ldc,
-                                alpha, beta, version, repeat)
+                                alpha, beta, version, blocked, repeat)
     return out
 
 
 cdef void _repeat_product(floating[:, :] a, floating[:, :] b, floating[:, :] out,
                           bint transpose_a, bint transpose_b, int m, int n, int k, int lda,
-                          int ldb, int ldc, double alpha, double beta, int version,
-                          Py_ssize_t repeat):
+                          int ldb, int ldc, double alpha, double beta, int kernels,
+                          bint blocked, Py_ssize_t repeat):
     # An empty operand (k = 0) has no element to point at: any valid address does.
     cdef floating placeholder = 0
     cdef const floating* a_data = &a[0, 0] if a.shape[0] > 0 and a.shape[1] > 0 else &placeholder
     cdef const floating* b_data = &b[0, 0] if b.shape[0] > 0 and b.shape[1] > 0 else &placeholder
     cdef floating* c = &out[0, 0]
+    cdef int n_blocks = gemm_block_count(m, n, k) if blocked else 1
     cdef Py_ssize_t i
+    cdef int block
+    # BLAS reads its leading dimensions even when there is nothing to read.
+    lda, ldb = max(lda, 1), max(ldb, 1)
     with nogil:
         for i in range(repeat):
-            if version < 0:
-                gemm_blocked(transpose_a, transpose_b, m, n, k, <floating> alpha, a_data, lda,
-                             b_data, ldb, <floating> beta, c, ldc)
-            elif version == PRODUCTS_BLAS:
-                blas_product(transpose_a, transpose_b, m, n, k, <floating> alpha, a_data,
-                             max(lda, 1), b_data, max(ldb, 1), <floating> beta, c, ldc)
-            else:
-                own_product(version, transpose_a, transpose_b, m, n, k, <floating> alpha,
-                            a_data, lda, b_data, ldb, <floating> beta, c, ldc)
+            if not blocked:
+                product_by(kernels, transpose_a, transpose_b, m, n, k, <floating> alpha,
+                           a_data, lda, b_data, ldb, <floating> beta, c, ldc)
+                continue
+            for block in range(n_blocks):
+                block_by(kernels, transpose_a, transpose_b, m, n, k, <floating> alpha, a_data,
+                         lda, b_data, ldb, <floating> beta, c, ldc, block)
