@@ -152,21 +152,31 @@ def test_non_finite_values_propagate_as_in_numpy(rng):
 
 
 def test_engine_choice_is_a_rule_on_the_shape():
-    # A step of workload A and the digits drop-in: all on fastreg's kernels ...
-    for m, n, k in [(32, 100, 40), (32, 100, 100), (40, 100, 32), (32, 100, 10),
-                    (200, 100, 64), (64, 100, 200)]:
-        assert _blas.uses_own_product_kernels(m, n, k) == (_blas.product_kernels() != "blas")
-    # ... but not the weight gradient into ten outputs, a large product, a transposed
-    # operand too deep for the panel, nor a matrix-vector product.
-    assert not _blas.uses_own_product_kernels(100, 10, 32, transpose_a=True)
-    assert not _blas.uses_own_product_kernels(256, 1024, 1024)
-    assert not _blas.uses_own_product_kernels(128, 64, 512, transpose_b=True)
-    assert not _blas.uses_own_product_kernels(32, 1, 100)
+    own = _blas.product_kernels() != "blas"
+    uses = _blas.uses_own_product_kernels
+    # Workload A's step: the input gradients and the 100 x 100 forward product ...
+    assert uses(32, 100, 100, transpose_b=True) == own
+    assert uses(32, 100, 10, transpose_b=True) == own
+    assert uses(32, 100, 100) == own
+    # ... a weight gradient with 100 or more inputs, the digits' forward product ...
+    assert uses(100, 100, 32, transpose_a=True) == own
+    assert uses(200, 100, 64) == own
+    # ... but not into ten outputs, over 40 inputs, over 784, for 40 inputs; not a
+    # transposed operand too deep for the panel, a large product, a matrix-vector product.
+    assert not uses(32, 10, 100)
+    assert not uses(100, 10, 32, transpose_a=True)
+    assert not uses(32, 100, 40)
+    assert not uses(128, 64, 784)
+    assert not uses(40, 100, 32, transpose_a=True)
+    assert not uses(128, 64, 512, transpose_b=True)
+    assert not uses(256, 1024, 1024)
+    assert not uses(32, 1, 100)
     with pytest.raises(ValueError, match="negative"):
-        _blas.uses_own_product_kernels(-1, 3, 3)
+        uses(-1, 3, 3)
 
 
-@pytest.mark.parametrize("shape", [(32, 100, 40), (33, 17, 9), (200, 100, 64)])
+@pytest.mark.parametrize("shape", [(32, 100, 100), (32, 100, 40), (33, 17, 9),
+                                   (200, 100, 64)])
 def test_engine_products_are_the_kernels_the_rule_names(shape, rng):
     # product(kernels=None) computes as the engine does (these shapes are one block each):
     # bit for bit the kernel that the rule names.

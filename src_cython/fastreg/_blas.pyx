@@ -45,14 +45,15 @@ cdef enum:
     MAX_BLOCKS = 8              # their number is a power of two up to this
     MIN_BLOCKED_WORK = 1 << 17  # smaller products (multiply-adds) stay in one block
 
-# The shapes that go to fastreg's own kernels (bench/bench_products.py times both ways):
-# up to OWN_MAX_WORK multiply-adds, or OWN_MAX_NARROW_WORK when at most OWN_NARROW_COLUMNS
-# wide (the engine's blocks of a large product); a weight gradient (op(A) = A^T) into fewer
-# than OWN_MIN_GRADIENT_COLUMNS outputs stays with BLAS, whose kernel is faster there.
-cdef double OWN_MAX_WORK = 1 << 22
-cdef double OWN_MAX_NARROW_WORK = 1 << 24
+# The shapes that go to fastreg's own kernels, where bench/bench_products.py finds them
+# faster than OpenBLAS on this project's machine (see uses_own_kernels).
+cdef double OWN_MAX_WORK = 1 << 22         # multiply-adds of any product,
+cdef double OWN_MAX_NARROW_WORK = 1 << 24  # or of one at most OWN_NARROW_COLUMNS wide
 cdef int OWN_NARROW_COLUMNS = 64
-cdef int OWN_MIN_GRADIENT_COLUMNS = 16
+cdef int OWN_MIN_COLUMNS = 16              # X @ W and X^T @ delta into fewer columns: BLAS
+cdef int OWN_MIN_ROWS_OF_TRANSPOSED_A = 64  # X^T @ delta with X narrower than this: BLAS
+cdef int OWN_MIN_DEPTH = 64                # X @ W over fewer inputs than this: BLAS,
+cdef int OWN_MAX_DEPTH = 512               # or over more (the kernels do not pack W)
 
 
 cdef inline void gemv(bint transpose, int rows, int cols, floating alpha,
@@ -116,15 +117,24 @@ cdef void product_by(int kernels, bint transpose_a, bint transpose_b, int m, int
 cdef inline bint uses_own_kernels(bint transpose_a, bint transpose_b, int m, int n,
                                   int k) noexcept nogil:
     """Whether gemm hands an m x n x k product to fastreg's kernels: a rule on its shape
-    alone, fixed before training, so that a product is computed the same way every time."""
+    alone, fixed before training, so that a product is computed the same way every time.
+
+    A step's input gradient (delta @ W^T) goes to them up to the depth of their panel;
+    a forward product (X @ W) or a weight gradient (X^T @ delta) only where they win: not
+    into a narrow output layer, nor over a short or long depth of inputs, where OpenBLAS's
+    kernels for small matrices (or its packing, for long ones) do better."""
     cdef double work = <double> m * n * k
     if products_version == PRODUCTS_BLAS:
         return False
-    if transpose_b and k > PRODUCT_MAX_TRANSPOSED_DEPTH:
+    if not (work <= OWN_MAX_WORK or (n <= OWN_NARROW_COLUMNS and work <= OWN_MAX_NARROW_WORK)):
         return False
-    if transpose_a and n < OWN_MIN_GRADIENT_COLUMNS:
+    if transpose_b:
+        return k <= PRODUCT_MAX_TRANSPOSED_DEPTH
+    if n < OWN_MIN_COLUMNS:
         return False
-    return work <= OWN_MAX_WORK or (n <= OWN_NARROW_COLUMNS and work <= OWN_MAX_NARROW_WORK)
+    if transpose_a:
+        return m >= OWN_MIN_ROWS_OF_TRANSPOSED_A
+    return OWN_MIN_DEPTH <= k <= OWN_MAX_DEPTH
 
 
 cdef inline void own_product(int version, bint transpose_a, bint transpose_b, int m, int n,
