@@ -258,6 +258,20 @@ def _pool_line(pool):
     return f"{name}{count}: {pool.get('filepath') or 'path unknown'}"
 
 
+def _products_line():
+    """Which kernels compute the matrix products of training, and how to change them."""
+    from fastreg import _blas
+
+    kernels = _blas.product_kernels()
+    chosen = ("FASTREG_PRODUCTS=" + os.environ["FASTREG_PRODUCTS"]
+              if os.environ.get("FASTREG_PRODUCTS", "auto").strip().lower() not in ("", "auto")
+              else "the best this processor runs")
+    if kernels == "blas":
+        return f"products: all by BLAS ({chosen}; FASTREG_PRODUCTS changes it)"
+    return (f"products: fastreg's {kernels} kernels for the small ones, BLAS for the others "
+            f"({chosen}; FASTREG_PRODUCTS=blas|portable|avx2|avx512 changes it)")
+
+
 def info(out=None):
     """Print fastreg's version, Python, NumPy/SciPy, the engine's threads, the optional
     packages present and the BLAS and OpenMP libraries in use.
@@ -278,6 +292,7 @@ def info(out=None):
     print(f"engine: {_threads_phrase(resolve_n_threads(None), 'thread')} by default "
           f"({cores} core{'s' if cores != 1 else ''} available; "
           "n_threads or OMP_NUM_THREADS change it)", file=out)
+    print(_products_line(), file=out)
     present = []
     for package, extra in _OPTIONAL:
         try:

@@ -401,6 +401,11 @@ def test_info_says_what_is_known_and_never_none(tmp_path):
     threads = resolve_n_threads(None)
     assert f"engine: {threads} thread{'s' if threads != 1 else ''} by default" in out
     assert f"fastreg {fastreg.__version__}" in out
+    from fastreg import _blas
+
+    kernels = _blas.product_kernels()
+    assert (f"products: fastreg's {kernels} kernels for the small ones" if kernels != "blas"
+            else "products: all by BLAS") in out
     threadpoolctl = pytest.importorskip("threadpoolctl")
     assert f"threadpoolctl {threadpoolctl.__version__}" in out
     pools = [line for line in out.splitlines() if re.search(r"threads?: /", line)]

@@ -301,3 +301,14 @@ def test_a_bad_value_of_the_variable_is_named():
     assert completed.returncode != 0
     assert "FASTREG_PRODUCTS='sse9' is not one of auto, blas, portable, avx2, avx512" in (
         completed.stderr)
+
+
+def test_a_version_the_processor_lacks_is_refused(monkeypatch):
+    # As on a processor with AVX2 but not AVX-512.
+    monkeypatch.setattr(_blas, "_runnable_kernels", lambda: ["blas", "portable", "avx2"])
+    with pytest.raises(ValueError, match="FASTREG_PRODUCTS='avx512', but this processor runs "
+                                         "only blas, portable, avx2"):
+        _blas._chosen_kernels("avx512")
+    assert _blas._chosen_kernels(" AVX2 ") == "avx2"
+    with pytest.raises(ValueError, match="does not run the avx512 kernels"):
+        _blas.product(np.ones((2, 2)), np.ones((2, 2)), kernels="avx512")

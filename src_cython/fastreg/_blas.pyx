@@ -1,4 +1,5 @@
-"""Row-major GEMM over the Fortran BLAS that scipy ships.
+"""Row-major GEMM: fastreg's own kernels for small products, the Fortran BLAS that scipy
+ships for the others.
 
 Every matrix in fastreg is C-contiguous (row-major). A row-major matrix read as column-major
 is its transpose, so ``C = op(A) @ op(B)`` in row-major order is ``C^T = op(B)^T @ op(A)^T``
@@ -12,6 +13,12 @@ threads of its team, each block one call of a single-threaded BLAS (the Python l
 BLAS to one thread while it trains). Every element is then computed by the same call
 whatever the number of threads, so results are bit-identical for any thread count, which
 BLAS's own threading does not promise in float32.
+
+A product (or a block) whose shape the rule ``uses_own_kernels`` names goes to fastreg's
+register-blocked kernels (``_products.h``) instead: in the AVX-512, AVX2 or portable
+version that the processor runs (or that ``FASTREG_PRODUCTS`` names), chosen when this
+module loads. The rule reads the shape only, so a product is computed the same way at
+every step, by every thread; and the versions give the same bits.
 """
 import os
 
