@@ -268,8 +268,10 @@ def _products_line():
               else "the best this processor runs")
     if kernels == "blas":
         return f"products: all by BLAS ({chosen}; FASTREG_PRODUCTS changes it)"
-    return (f"products: fastreg's {kernels} kernels for the small ones, BLAS for the others "
-            f"({chosen}; FASTREG_PRODUCTS=blas|portable|avx2|avx512 changes it)")
+    narrower = (", all within their limits as OPENBLAS_CORETYPE holds BLAS to narrower "
+                "vectors" if _blas.blas_runs_narrower_kernels() else "")
+    return (f"products: fastreg's {kernels} kernels for the small ones{narrower}, BLAS for the "
+            f"others ({chosen}; FASTREG_PRODUCTS=blas|portable|avx2|avx512 changes it)")
 
 
 def info(out=None):

@@ -312,3 +312,34 @@ def test_a_version_the_processor_lacks_is_refused(monkeypatch):
     assert _blas._chosen_kernels(" AVX2 ") == "avx2"
     with pytest.raises(ValueError, match="does not run the avx512 kernels"):
         _blas.product(np.ones((2, 2)), np.ones((2, 2)), kernels="avx512")
+
+
+def test_blas_with_narrower_kernels_is_recognized():
+    narrower = _blas.blas_kernels_are_narrower
+    # Unset: OpenBLAS picks the processor's best kernels.
+    assert not narrower(None, "avx512") and not narrower("", "avx512")
+    # Held to AVX2 (or older) kernels on an AVX-512 processor.
+    for core in ("Haswell", "ZEN", " sandybridge "):
+        assert narrower(core, "avx512")
+    for core in ("SkylakeX", "COOPERLAKE", "SapphireRapids"):
+        assert not narrower(core, "avx512")
+    # On an AVX2 processor only pre-AVX2 cores are narrower.
+    assert narrower("Sandybridge", "avx2") and not narrower("Haswell", "avx2")
+    assert not narrower("Haswell", "blas") and not narrower("Haswell", "portable")
+    assert _blas.blas_runs_narrower_kernels() == narrower(
+        os.environ.get("OPENBLAS_CORETYPE"), _blas._runnable_kernels()[-1])
+
+
+def test_narrower_blas_gives_fastreg_every_product_within_the_limits():
+    if _blas.product_kernels() == "blas":
+        pytest.skip("every product goes to BLAS")
+    uses = _blas.uses_own_product_kernels
+    # The products that OpenBLAS's own AVX-512 kernels do better, beaten by AVX2 ones ...
+    for shape, transposes in [((32, 10, 100), {}), ((32, 100, 40), {}),
+                              ((40, 100, 32), {"transpose_a": True}),
+                              ((100, 10, 32), {"transpose_a": True}), ((128, 64, 784), {})]:
+        assert not uses(*shape, narrower_blas=False, **transposes), shape
+        assert uses(*shape, narrower_blas=True, **transposes), shape
+    # ... but not beyond the limits of work and of the panel.
+    assert not uses(256, 128, 784, narrower_blas=True)
+    assert not uses(128, 64, 512, transpose_b=True, narrower_blas=True)

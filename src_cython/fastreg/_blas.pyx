@@ -36,10 +36,10 @@ cdef extern from "_products.h" nogil:
     int products_version
     int products_best_version()
     void use_products_version(int version)
-    void product_f32_by(int version, int transpose_a, int transpose_b, int m, int n, int k,
+    int product_f32_by(int version, int transpose_a, int transpose_b, int m, int n, int k,
                         float alpha, const float* a, int lda, const float* b, int ldb,
                         float beta, float* c, int ldc)
-    void product_f64_by(int version, int transpose_a, int transpose_b, int m, int n, int k,
+    int product_f64_by(int version, int transpose_a, int transpose_b, int m, int n, int k,
                         double alpha, const double* a, int lda, const double* b, int ldb,
                         double beta, double* c, int ldc)
 
@@ -61,6 +61,11 @@ cdef int OWN_MIN_COLUMNS = 16              # X @ W and X^T @ delta into fewer co
 cdef int OWN_MIN_ROWS_OF_TRANSPOSED_A = 64  # X^T @ delta with X narrower than this: BLAS
 cdef int OWN_MIN_DEPTH = 64                # X @ W over fewer inputs than this: BLAS,
 cdef int OWN_MAX_DEPTH = 512               # or over more (the kernels do not pack W)
+
+# Whether BLAS runs narrower vector kernels than this processor has (OPENBLAS_CORETYPE set
+# to an AVX2 core on an AVX-512 processor): fastreg's kernels then take every product of
+# the work limits above, where they are 1.2-3x faster (set when the module loads).
+cdef bint blas_is_narrower = False
 
 
 cdef inline void gemv(bint transpose, int rows, int cols, floating alpha,
@@ -114,22 +119,24 @@ cdef void product_by(int kernels, bint transpose_a, bint transpose_b, int m, int
     if m == 1 and k > 0:
         gemv(not transpose_b, n, k, alpha, b, ldb, a, lda if transpose_a else 1, beta, c, 1)
         return
-    if kernels == BY_RULE and uses_own_kernels(transpose_a, transpose_b, m, n, k):
+    if kernels == BY_RULE and uses_own_kernels(transpose_a, transpose_b, m, n, k,
+                                               blas_is_narrower):
         own_product(products_version, transpose_a, transpose_b, m, n, k, alpha, a, lda, b, ldb,
                     beta, c, ldc)
         return
     blas_product(transpose_a, transpose_b, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc)
 
 
-cdef inline bint uses_own_kernels(bint transpose_a, bint transpose_b, int m, int n,
-                                  int k) noexcept nogil:
+cdef inline bint uses_own_kernels(bint transpose_a, bint transpose_b, int m, int n, int k,
+                                  bint narrower_blas) noexcept nogil:
     """Whether gemm hands an m x n x k product to fastreg's kernels: a rule on its shape
     alone, fixed before training, so that a product is computed the same way every time.
 
     A step's input gradient (delta @ W^T) goes to them up to the depth of their panel;
     a forward product (X @ W) or a weight gradient (X^T @ delta) only where they win: not
     into a narrow output layer, nor over a short or long depth of inputs, where OpenBLAS's
-    kernels for small matrices (or its packing, for long ones) do better."""
+    kernels for small matrices (or its packing, for long ones) do better; but everywhere
+    when BLAS runs narrower vectors than fastreg's kernels (`narrower_blas`)."""
     cdef double work = <double> m * n * k
     if products_version == PRODUCTS_BLAS:
         return False
@@ -137,6 +144,8 @@ cdef inline bint uses_own_kernels(bint transpose_a, bint transpose_b, int m, int
         return False
     if transpose_b:
         return k <= PRODUCT_MAX_TRANSPOSED_DEPTH
+    if narrower_blas:
+        return True
     if n < OWN_MIN_COLUMNS:
         return False
     if transpose_a:
@@ -148,12 +157,16 @@ cdef inline void own_product(int version, bint transpose_a, bint transpose_b, in
                              int k, floating alpha, const floating* a, int lda,
                              const floating* b, int ldb, floating beta, floating* c,
                              int ldc) noexcept nogil:
+    """The product by fastreg's kernels of `version`, or by BLAS for a shape they refuse."""
+    cdef int refused
     if floating is float:
-        product_f32_by(version, transpose_a, transpose_b, m, n, k, alpha, a, lda, b, ldb, beta,
-                       c, ldc)
+        refused = product_f32_by(version, transpose_a, transpose_b, m, n, k, alpha, a, lda, b,
+                                 ldb, beta, c, ldc)
     else:
-        product_f64_by(version, transpose_a, transpose_b, m, n, k, alpha, a, lda, b, ldb, beta,
-                       c, ldc)
+        refused = product_f64_by(version, transpose_a, transpose_b, m, n, k, alpha, a, lda, b,
+                                 ldb, beta, c, ldc)
+    if refused:
+        blas_product(transpose_a, transpose_b, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc)
 
 
 cdef inline void blas_product(bint transpose_a, bint transpose_b, int m, int n, int k,
@@ -298,6 +311,28 @@ def _chosen_kernels(requested):
 
 use_products_version(PRODUCT_KERNELS[_chosen_kernels(os.environ.get(_ENVIRONMENT_VARIABLE, ""))])
 
+# OpenBLAS's names of the cores whose kernels are AVX-512, and AVX2 + FMA.
+_AVX512_CORES = {"skylakex", "cooperlake", "sapphirerapids"}
+_AVX2_CORES = {"haswell", "zen", "excavator"}
+
+
+def blas_kernels_are_narrower(coretype, best_kernels):
+    """Whether OpenBLAS, made to use the kernels of `coretype` (OPENBLAS_CORETYPE; None or
+    '' when unset: it picks the processor's best), runs narrower vectors than fastreg's
+    `best_kernels` ('avx512', 'avx2', ...) on this processor."""
+    core = (coretype or "").strip().lower()
+    if not core:
+        return False
+    if best_kernels == "avx512":
+        return core not in _AVX512_CORES
+    if best_kernels == "avx2":
+        return core not in _AVX512_CORES | _AVX2_CORES
+    return False
+
+
+blas_is_narrower = blas_kernels_are_narrower(os.environ.get("OPENBLAS_CORETYPE"),
+                                             _KERNEL_NAMES[products_best_version()])
+
 
 def product_kernels():
     """The version of fastreg's product kernels in use: 'avx512', 'avx2', 'portable' or
@@ -307,13 +342,21 @@ def product_kernels():
 
 
 def uses_own_product_kernels(int m, int n, int k, bint transpose_a=False,
-                             bint transpose_b=False):
+                             bint transpose_b=False, narrower_blas=None):
     """Whether the engine computes an m x n x k product (op(A) = A^T if `transpose_a`,
-    op(B) = B^T if `transpose_b`) with fastreg's own kernels rather than BLAS."""
+    op(B) = B^T if `transpose_b`) with fastreg's own kernels rather than BLAS; with
+    `narrower_blas` True or False, as it would if BLAS ran narrower vectors (or not)."""
     if m < 0 or n < 0 or k < 0:
         raise ValueError(f"the shape ({m}, {n}, {k}) has a negative dimension.")
+    narrower = blas_is_narrower if narrower_blas is None else bool(narrower_blas)
     return bool(m > 1 and n > 1 and k > 0
-                and uses_own_kernels(transpose_a, transpose_b, m, n, k))
+                and uses_own_kernels(transpose_a, transpose_b, m, n, k, narrower))
+
+
+def blas_runs_narrower_kernels():
+    """Whether fastreg found, when it loaded, that BLAS runs narrower vectors than its own
+    kernels (and so gives them every product within their limits)."""
+    return bool(blas_is_narrower)
 
 
 def _operand(array, str name, dtype):

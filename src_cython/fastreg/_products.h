@@ -295,45 +295,37 @@ static void use_products_version(int version)
 }
 
 /* The product by the kernels of `version` (not PRODUCTS_BLAS; AVX versions only on a
- * processor that has them). */
-static void product_f32_by(int version, int transpose_a, int transpose_b, int m, int n,
-                           int k, float alpha, const float *a, int lda, const float *b,
-                           int ldb, float beta, float *c, int ldc)
+ * processor that has them): 0, or 1 for a shape they do not take (see product). */
+static int product_f32_by(int version, int transpose_a, int transpose_b, int m, int n, int k,
+                          float alpha, const float *a, int lda, const float *b, int ldb,
+                          float beta, float *c, int ldc)
 {
 #if FASTREG_PRODUCTS_X86
-    if (version == PRODUCTS_AVX512) {
-        product_avx512_f32(transpose_a, transpose_b, m, n, k, alpha, a, lda, b, ldb, beta, c,
-                           ldc);
-        return;
-    }
-    if (version == PRODUCTS_AVX2) {
-        product_avx2_f32(transpose_a, transpose_b, m, n, k, alpha, a, lda, b, ldb, beta, c,
-                         ldc);
-        return;
-    }
+    if (version == PRODUCTS_AVX512)
+        return product_avx512_f32(transpose_a, transpose_b, m, n, k, alpha, a, lda, b, ldb,
+                                  beta, c, ldc);
+    if (version == PRODUCTS_AVX2)
+        return product_avx2_f32(transpose_a, transpose_b, m, n, k, alpha, a, lda, b, ldb, beta,
+                                c, ldc);
 #endif
-    product_portable_f32(transpose_a, transpose_b, m, n, k, alpha, a, lda, b, ldb, beta, c,
-                         ldc);
+    return product_portable_f32(transpose_a, transpose_b, m, n, k, alpha, a, lda, b, ldb, beta,
+                                c, ldc);
 }
 
-static void product_f64_by(int version, int transpose_a, int transpose_b, int m, int n,
-                           int k, double alpha, const double *a, int lda, const double *b,
-                           int ldb, double beta, double *c, int ldc)
+static int product_f64_by(int version, int transpose_a, int transpose_b, int m, int n, int k,
+                          double alpha, const double *a, int lda, const double *b, int ldb,
+                          double beta, double *c, int ldc)
 {
 #if FASTREG_PRODUCTS_X86
-    if (version == PRODUCTS_AVX512) {
-        product_avx512_f64(transpose_a, transpose_b, m, n, k, alpha, a, lda, b, ldb, beta, c,
-                           ldc);
-        return;
-    }
-    if (version == PRODUCTS_AVX2) {
-        product_avx2_f64(transpose_a, transpose_b, m, n, k, alpha, a, lda, b, ldb, beta, c,
-                         ldc);
-        return;
-    }
+    if (version == PRODUCTS_AVX512)
+        return product_avx512_f64(transpose_a, transpose_b, m, n, k, alpha, a, lda, b, ldb,
+                                  beta, c, ldc);
+    if (version == PRODUCTS_AVX2)
+        return product_avx2_f64(transpose_a, transpose_b, m, n, k, alpha, a, lda, b, ldb, beta,
+                                c, ldc);
 #endif
-    product_portable_f64(transpose_a, transpose_b, m, n, k, alpha, a, lda, b, ldb, beta, c,
-                         ldc);
+    return product_portable_f64(transpose_a, transpose_b, m, n, k, alpha, a, lda, b, ldb, beta,
+                                c, ldc);
 }
 
 #endif

@@ -120,11 +120,12 @@ FR_ALWAYS_INLINE FR_TARGET void FR(column_block)(int m, int k, int width,
 }
 
 /* C := alpha op(A) @ op(B) + beta C, row-major, op(A) m x k, op(B) k x n. With transpose_b,
- * each block of columns of B^T (rows of B) is first copied into `panel`, k x width. The
- * caller guarantees k <= PRODUCT_MAX_TRANSPOSED_DEPTH when transpose_b. */
-static FR_TARGET void FR(product)(int transpose_a, int transpose_b, int m, int n, int k,
-                                  REAL alpha, const REAL *a, int lda, const REAL *b, int ldb,
-                                  REAL beta, REAL *c, int ldc)
+ * each block of columns of B^T (rows of B) is first copied into `panel`, k x width.
+ * Returns 0, or 1 without touching C for a shape it does not take (a negative k, or with
+ * transpose_b a k deeper than PRODUCT_MAX_TRANSPOSED_DEPTH): the caller then uses BLAS. */
+static FR_TARGET int FR(product)(int transpose_a, int transpose_b, int m, int n, int k,
+                                 REAL alpha, const REAL *a, int lda, const REAL *b, int ldb,
+                                 REAL beta, REAL *c, int ldc)
 {
     enum { BLOCK = MAX_VECTORS * LANES };
     REAL panel[PRODUCT_MAX_TRANSPOSED_DEPTH * 2 * LANES];
@@ -136,8 +137,10 @@ static FR_TARGET void FR(product)(int transpose_a, int transpose_b, int m, int n
     const MASK full = MASK_FIRST(LANES);
     MASK first = full, second = full;
     int column, width, p, j;
+    if (k < 0 || (transpose_b && k > PRODUCT_MAX_TRANSPOSED_DEPTH))
+        return 1;
     if (m <= 0 || n <= 0)
-        return;
+        return 0;
     for (column = 0; column < n; column += block) {
         width = n - column < block ? n - column : block;
         if (transpose_b && width < 2 * LANES) {  /* the last, narrower block */
@@ -169,6 +172,7 @@ static FR_TARGET void FR(product)(int transpose_a, int transpose_b, int m, int n
         FR(column_block)(m, k, width, a, a_row, a_step, panel, 2 * LANES, alpha, beta,
                          c + column, ldc);
     }
+    return 0;
 }
 
 #undef FR_ALWAYS_INLINE
