@@ -19,8 +19,7 @@ training step (C-contiguous, the transposed operand read as such), through
   BLAS that fastreg calls;
 * ``fastreg``: the whole product by fastreg's own register-blocked kernels
   (``src_cython/fastreg/_products.h``), the version this processor runs
-  (``FASTREG_PRODUCTS`` can force another); ``-`` where they do not apply
-  (a transposed operand deeper than their panel);
+  (``FASTREG_PRODUCTS`` can force another), whatever the shape;
 * ``before``: as the training engine computed it on one thread before it had
   its own kernels (``FASTREG_PRODUCTS=blas``): the product's blocks (a large
   product is cut into blocks of columns or rows, for the engine's threads),
@@ -270,8 +269,7 @@ def ways_of(group, product, rng):
     operands = (left.T if transpose_a else left, right.T if transpose_b else right,
                 transpose_a, transpose_b)
     ways = ["OpenBLAS", "before", "engine"]
-    if _blas.product_kernels() != "blas" and not (
-            transpose_b and product.k > _blas.MAX_TRANSPOSED_DEPTH):
+    if _blas.product_kernels() != "blas":
         ways.insert(1, "fastreg")
     return [TimedProduct(group, product, operands, way) for way in ways]
 

@@ -96,6 +96,31 @@ def test_versions_give_the_same_bits(transpose_a, transpose_b, dtype, rng):
 
 
 @pytest.mark.parametrize("kernels", OWN_KERNELS)
+def test_input_gradients_deeper_than_the_panel_run_in_stages(kernels, dtype, rng):
+    # delta @ W^T copies W^T into a panel 256 rows deep at most: deeper, in stages that
+    # carry the sums through C, with the bits of one chain (the versions agree).
+    depth = _blas.PANEL_DEPTH
+    for m, n, k in [(3, 5, depth - 1), (9, 17, depth), (9, 33, depth + 1), (4, 40, 2 * depth),
+                    (5, 7, 2 * depth + 3)]:
+        for transpose_a in (False, True):
+            a, b = operands(rng, m, n, k, transpose_a, True, dtype, pad=2)
+            got = _blas.product(a, b, transpose_a, True, alpha=0.5, kernels=kernels)
+            expected = reference(a, b, transpose_a, True, alpha=0.5)
+            scale = 0.5 * reference(np.abs(a), np.abs(b), transpose_a, True)
+            assert np.all(np.abs(got - expected) <= tolerance(dtype, k) * scale), (m, n, k)
+            if kernels != OWN_KERNELS[0]:
+                assert np.array_equal(got, _blas.product(a, b, transpose_a, True, alpha=0.5,
+                                                         kernels=OWN_KERNELS[0]))
+    # With beta != 0 a staged product would overwrite C before reading it: BLAS computes it.
+    a, b = operands(rng, 6, 9, depth + 10, False, True, dtype)
+    out = np.ones((6, 9), dtype)
+    _blas.product(a, b, False, True, beta=2.0, out=out)
+    expected = reference(a, b, False, True) + 2.0
+    scale = reference(np.abs(a), np.abs(b), False, True) + 2.0
+    assert np.all(np.abs(out - expected) <= tolerance(dtype, depth + 10) * scale)
+
+
+@pytest.mark.parametrize("kernels", OWN_KERNELS)
 @pytest.mark.parametrize("transpose_a, transpose_b", TRANSPOSES)
 def test_strides_alpha_and_beta(kernels, transpose_a, transpose_b, dtype, rng):
     for m, n, k in [(5, 19, 9), (17, 33, 18), (8, 64, 3)]:
@@ -168,7 +193,7 @@ def test_engine_choice_is_a_rule_on_the_shape():
     assert not uses(32, 100, 40)
     assert not uses(128, 64, 784)
     assert not uses(40, 100, 32, transpose_a=True)
-    assert not uses(128, 64, 512, transpose_b=True)
+    assert not uses(128, 64, 2048, transpose_b=True)
     assert not uses(256, 1024, 1024)
     assert not uses(32, 1, 100)
     with pytest.raises(ValueError, match="negative"):
@@ -231,9 +256,10 @@ def test_bad_arguments_are_refused(rng):
         _blas.product(a, b, beta=1.0)
     with pytest.raises(ValueError, match="kernels must be"):
         _blas.product(a, b, kernels="sse")
-    with pytest.raises(ValueError, match="depth at most"):
+    with pytest.raises(ValueError, match="deeper than 256 \\(here 600\\) only with beta = 0"):
         deep = rng.standard_normal((3, 600))
-        _blas.product(deep, deep, transpose_b=True, kernels=OWN_KERNELS[-1])
+        _blas.product(deep, deep, transpose_b=True, beta=1.0, out=np.zeros((3, 3)),
+                      kernels=OWN_KERNELS[-1])
 
 
 # ------------------------------------------------------------- FASTREG_PRODUCTS, forced
@@ -340,6 +366,9 @@ def test_narrower_blas_gives_fastreg_every_product_within_the_limits():
                               ((100, 10, 32), {"transpose_a": True}), ((128, 64, 784), {})]:
         assert not uses(*shape, narrower_blas=False, **transposes), shape
         assert uses(*shape, narrower_blas=True, **transposes), shape
-    # ... but not beyond the limits of work and of the panel.
+    # ... and the input gradients of any work (D's blocks); but not beyond the limits of
+    # work for the others, nor of depth for the input gradients.
+    assert uses(256, 128, 1024, transpose_b=True, narrower_blas=True)
+    assert not uses(256, 128, 1024, transpose_b=True, narrower_blas=False)
     assert not uses(256, 128, 784, narrower_blas=True)
-    assert not uses(128, 64, 512, transpose_b=True, narrower_blas=True)
+    assert not uses(128, 64, 2048, transpose_b=True, narrower_blas=True)

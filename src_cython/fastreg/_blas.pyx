@@ -33,6 +33,7 @@ cdef extern from "_products.h" nogil:
         PRODUCTS_AVX2
         PRODUCTS_AVX512
         PRODUCT_MAX_TRANSPOSED_DEPTH
+        PRODUCT_PANEL_DEPTH
     int products_version
     int products_best_version()
     void use_products_version(int version)
@@ -132,18 +133,20 @@ cdef inline bint uses_own_kernels(bint transpose_a, bint transpose_b, int m, int
     """Whether gemm hands an m x n x k product to fastreg's kernels: a rule on its shape
     alone, fixed before training, so that a product is computed the same way every time.
 
-    A step's input gradient (delta @ W^T) goes to them up to the depth of their panel;
+    A step's input gradient (delta @ W^T) goes to them up to MAX_TRANSPOSED_DEPTH;
     a forward product (X @ W) or a weight gradient (X^T @ delta) only where they win: not
     into a narrow output layer, nor over a short or long depth of inputs, where OpenBLAS's
     kernels for small matrices (or its packing, for long ones) do better; but everywhere
     when BLAS runs narrower vectors than fastreg's kernels (`narrower_blas`)."""
     cdef double work = <double> m * n * k
+    cdef bint small = (work <= OWN_MAX_WORK
+                       or (n <= OWN_NARROW_COLUMNS and work <= OWN_MAX_NARROW_WORK))
     if products_version == PRODUCTS_BLAS:
         return False
-    if not (work <= OWN_MAX_WORK or (n <= OWN_NARROW_COLUMNS and work <= OWN_MAX_NARROW_WORK)):
-        return False
     if transpose_b:
-        return k <= PRODUCT_MAX_TRANSPOSED_DEPTH
+        return k <= PRODUCT_MAX_TRANSPOSED_DEPTH and (small or narrower_blas)
+    if not small:
+        return False
     if narrower_blas:
         return True
     if n < OWN_MIN_COLUMNS:
@@ -280,8 +283,9 @@ PRODUCT_KERNELS = {"blas": PRODUCTS_BLAS, "portable": PRODUCTS_PORTABLE,
 _KERNEL_NAMES = {code: name for name, code in PRODUCT_KERNELS.items()}
 _ENVIRONMENT_VARIABLE = "FASTREG_PRODUCTS"
 #: The deepest transposed operand (``delta @ W^T`` with W this many columns wide) that
-#: fastreg's kernels take.
+#: the engine gives fastreg's kernels; they copy it PANEL_DEPTH rows at a time.
 MAX_TRANSPOSED_DEPTH = PRODUCT_MAX_TRANSPOSED_DEPTH
+PANEL_DEPTH = PRODUCT_PANEL_DEPTH
 
 
 def _runnable_kernels():
@@ -432,9 +436,9 @@ def product(a, b, bint transpose_a=False, bint transpose_b=False, double alpha=1
         if kernels not in _runnable_kernels():
             raise ValueError(f"this processor does not run the {kernels} kernels.")
         version = PRODUCT_KERNELS[kernels]
-    if version > PRODUCTS_BLAS and transpose_b and k > PRODUCT_MAX_TRANSPOSED_DEPTH:
-        raise ValueError(f"fastreg's kernels take a transposed b of depth at most "
-                         f"{PRODUCT_MAX_TRANSPOSED_DEPTH}, got {k}.")
+    if version > PRODUCTS_BLAS and transpose_b and k > PRODUCT_PANEL_DEPTH and beta != 0:
+        raise ValueError(f"fastreg's kernels take a transposed b deeper than "
+                         f"{PRODUCT_PANEL_DEPTH} (here {k}) only with beta = 0.")
     if m == 0 or n == 0:
         return out
     if a.dtype == np.float32:

@@ -19,9 +19,12 @@
 #include <math.h>
 #include <stddef.h>
 
-/* The deepest op(B) = B^T a kernel takes: its panel, 2 vectors x this many rows, lives on
- * the stack (32 KiB). Deeper transposed products go to BLAS. */
-#define PRODUCT_MAX_TRANSPOSED_DEPTH 256
+/* op(B) = B^T is copied, 2 vectors wide and this many rows deep at most, into a panel on
+ * the stack (32 KiB in float32 with AVX-512): a deeper product runs in stages. */
+#define PRODUCT_PANEL_DEPTH 256
+/* The deepest op(B) = B^T that the engine gives the kernels (the stages cost more work in
+ * memory as the depth grows past the panel). */
+#define PRODUCT_MAX_TRANSPOSED_DEPTH 1024
 
 enum {
     PRODUCTS_BLAS = 0,

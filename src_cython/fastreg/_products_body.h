@@ -20,11 +20,15 @@
 
 /* C[rows x (vectors x LANES, the last `last` lanes wide)] at c of the product of the rows of
  * A at a (row r at a + r * a_row, element p at + p * a_step) and the rows of B at b (row p
- * at b + p * ldb). `rows` <= R: the missing rows repeat the last one and are not stored. */
+ * at b + p * ldb). `rows` <= R: the missing rows repeat the last one and are not stored.
+ * A product deeper than a panel runs in stages over ranges of p: `resume` starts the sums
+ * from those that C holds, `partial` leaves them in C as they are (no alpha, no beta), so
+ * that every element is still one chain of multiply-adds. */
 FR_ALWAYS_INLINE FR_TARGET void FR(tile)(const int R, const int S, int rows, int k,
                                         const REAL *a, ptrdiff_t a_row, ptrdiff_t a_step,
                                         const REAL *b, ptrdiff_t ldb, REAL alpha, REAL beta,
-                                        REAL *c, ptrdiff_t ldc, int last)
+                                        REAL *c, ptrdiff_t ldc, int last, int resume,
+                                        int partial)
 {
     VEC acc[8][MAX_VECTORS];
     VEC bv[MAX_VECTORS];
@@ -35,9 +39,12 @@ FR_ALWAYS_INLINE FR_TARGET void FR(tile)(const int R, const int S, int rows, int
 #pragma GCC unroll 8
     for (r = 0; r < R; r++) {
         offset[r] = (ptrdiff_t) (r < rows ? r : rows - 1) * a_row;
+        const REAL *sums = c + (ptrdiff_t) (r < rows ? r : rows - 1) * ldc;
 #pragma GCC unroll 4
         for (s = 0; s < S; s++)
-            acc[r][s] = V_ZERO();
+            acc[r][s] = !resume ? V_ZERO()
+                        : s < S - 1 || last == LANES ? V_LOAD(sums + s * LANES)
+                                                     : V_LOAD_MASK(sums + s * LANES, last_mask);
     }
     for (p = 0; p < k; p++) {
 #pragma GCC unroll 4
@@ -62,13 +69,13 @@ FR_ALWAYS_INLINE FR_TARGET void FR(tile)(const int R, const int S, int rows, int
         REAL *row = c + (ptrdiff_t) r * ldc;
 #pragma GCC unroll 4
         for (s = 0; s < S; s++) {
-            VEC out = alpha == 1 ? acc[r][s] : V_MUL(alpha_v, acc[r][s]);
+            VEC out = alpha == 1 || partial ? acc[r][s] : V_MUL(alpha_v, acc[r][s]);
             if (s < S - 1 || last == LANES) {
-                if (beta != 0)
+                if (beta != 0 && !partial)
                     out = V_FMA(beta_v, V_LOAD(row + s * LANES), out);
                 V_STORE(row + s * LANES, out);
             } else {
-                if (beta != 0)
+                if (beta != 0 && !partial)
                     out = V_FMA(beta_v, V_LOAD_MASK(row + s * LANES, last_mask), out);
                 V_STORE_MASK(row + s * LANES, out, last_mask);
             }
@@ -82,7 +89,7 @@ FR_ALWAYS_INLINE FR_TARGET void FR(column_block)(int m, int k, int width,
                                                 const REAL *a, ptrdiff_t a_row,
                                                 ptrdiff_t a_step, const REAL *b,
                                                 ptrdiff_t ldb, REAL alpha, REAL beta, REAL *c,
-                                                ptrdiff_t ldc)
+                                                ptrdiff_t ldc, int resume, int partial)
 {
     const int vectors = (width + LANES - 1) / LANES;
     const int last = width - (vectors - 1) * LANES;
@@ -90,7 +97,7 @@ FR_ALWAYS_INLINE FR_TARGET void FR(column_block)(int m, int k, int width,
 #define FR_TILES(R, S)                                                                      \
     for (row = 0; row < m; row += (R))                                                     \
         FR(tile)((R), (S), m - row < (R) ? m - row : (R), k, a + row * a_row, a_row,        \
-                 a_step, b, ldb, alpha, beta, c + row * ldc, ldc, last)
+                 a_step, b, ldb, alpha, beta, c + row * ldc, ldc, last, resume, partial)
 #if MAX_VECTORS > 2
     /* Wide tiles have ROWS_WIDE rows, or ROWS_WIDE_FEW when m leaves ROWS_WIDE's last tile
      * so short that 5% of the rows computed would be thrown away (m = 32: 36 for 32). */
@@ -120,15 +127,16 @@ FR_ALWAYS_INLINE FR_TARGET void FR(column_block)(int m, int k, int width,
 }
 
 /* C := alpha op(A) @ op(B) + beta C, row-major, op(A) m x k, op(B) k x n. With transpose_b,
- * each block of columns of B^T (rows of B) is first copied into `panel`, k x width.
- * Returns 0, or 1 without touching C for a shape it does not take (a negative k, or with
- * transpose_b a k deeper than PRODUCT_MAX_TRANSPOSED_DEPTH): the caller then uses BLAS. */
+ * each block of columns of B^T (rows of B) is first copied into `panel`, up to
+ * PRODUCT_PANEL_DEPTH rows of it at a time: a deeper product runs in stages (beta must then
+ * be 0). Returns 0, or 1 without touching C for a shape it does not take (a negative k, or
+ * a staged product with beta != 0): the caller then uses BLAS. */
 static FR_TARGET int FR(product)(int transpose_a, int transpose_b, int m, int n, int k,
                                  REAL alpha, const REAL *a, int lda, const REAL *b, int ldb,
                                  REAL beta, REAL *c, int ldc)
 {
     enum { BLOCK = MAX_VECTORS * LANES };
-    REAL panel[PRODUCT_MAX_TRANSPOSED_DEPTH * 2 * LANES];
+    REAL panel[PRODUCT_PANEL_DEPTH * 2 * LANES];
     const ptrdiff_t a_row = transpose_a ? 1 : lda, a_step = transpose_a ? lda : 1;
     const int block = transpose_b ? 2 * LANES : BLOCK;
     /* A gather's indices are 32-bit: j * ldb for j < 2 x LANES. */
@@ -136,41 +144,47 @@ static FR_TARGET int FR(product)(int transpose_a, int transpose_b, int m, int n,
     const INDEX index = INDEX_FOR(gather ? ldb : 0);
     const MASK full = MASK_FIRST(LANES);
     MASK first = full, second = full;
-    int column, width, p, j;
-    if (k < 0 || (transpose_b && k > PRODUCT_MAX_TRANSPOSED_DEPTH))
+    int column, width, p, j, start, depth;
+    if (k < 0 || (transpose_b && k > PRODUCT_PANEL_DEPTH && beta != 0))
         return 1;
     if (m <= 0 || n <= 0)
         return 0;
     for (column = 0; column < n; column += block) {
         width = n - column < block ? n - column : block;
-        if (transpose_b && width < 2 * LANES) {  /* the last, narrower block */
+        if (!transpose_b) {
+            FR(column_block)(m, k, width, a, a_row, a_step, b + column, ldb, alpha, beta,
+                             c + column, ldc, 0, 0);
+            continue;
+        }
+        if (width < 2 * LANES) {  /* the last, narrower block */
             first = MASK_FIRST(width < LANES ? width : LANES);
             second = MASK_FIRST(width > LANES ? width - LANES : 0);
         }
-        if (!transpose_b) {
-            FR(column_block)(m, k, width, a, a_row, a_step, b + column, ldb, alpha, beta,
-                             c + column, ldc);
-            continue;
-        }
-        if (gather) {
-            /* Row p of the panel is column p of B's rows column .. column + width - 1. */
-            for (p = 0; p < k; p++) {
-                const REAL *source = b + (ptrdiff_t) column * ldb + p;
-                REAL *target = panel + p * 2 * LANES;
-                V_STORE(target, V_GATHER(source, index, width >= LANES ? full : first));
-                if (width > LANES)
-                    V_STORE(target + LANES, V_GATHER(source + (ptrdiff_t) LANES * ldb, index,
-                                                     second));
+        start = 0;
+        do {  /* once, or in stages of PRODUCT_PANEL_DEPTH */
+            depth = k - start < PRODUCT_PANEL_DEPTH ? k - start : PRODUCT_PANEL_DEPTH;
+            if (gather) {
+                /* Row p of the panel is column start + p of B's rows column .. + width - 1. */
+                for (p = 0; p < depth; p++) {
+                    const REAL *source = b + (ptrdiff_t) column * ldb + start + p;
+                    REAL *target = panel + p * 2 * LANES;
+                    V_STORE(target, V_GATHER(source, index, width >= LANES ? full : first));
+                    if (width > LANES)
+                        V_STORE(target + LANES, V_GATHER(source + (ptrdiff_t) LANES * ldb,
+                                                         index, second));
+                }
+            } else {
+                for (j = 0; j < width; j++) {
+                    const REAL *source = b + (ptrdiff_t) (column + j) * ldb + start;
+                    for (p = 0; p < depth; p++)
+                        panel[p * 2 * LANES + j] = source[p];
+                }
             }
-        } else {
-            for (j = 0; j < width; j++) {
-                const REAL *source = b + (ptrdiff_t) (column + j) * ldb;
-                for (p = 0; p < k; p++)
-                    panel[p * 2 * LANES + j] = source[p];
-            }
-        }
-        FR(column_block)(m, k, width, a, a_row, a_step, panel, 2 * LANES, alpha, beta,
-                         c + column, ldc);
+            FR(column_block)(m, depth, width, a + start * a_step, a_row, a_step, panel,
+                             2 * LANES, alpha, beta, c + column, ldc, start > 0,
+                             start + depth < k);
+            start += depth;
+        } while (start < k);
     }
     return 0;
 }
