@@ -34,11 +34,17 @@ enum {
 };
 
 /* ------------------------------------------------------------------- portable C */
+/* One lane; fma() from C's library: the chain of every other version, element by element. */
 #define FR_TARGET
 #define MAX_VECTORS 4
 #define ROWS_NARROW 4
 #define ROWS_WIDE 4
 #define ROWS_WIDE_FEW 4
+
+#define REAL float
+#define VEC float
+#define FR(name) name##_portable_f32
+#define V_FMA(a, b, c) fmaf((a), (b), (c))
 #define LANES 1
 #define MASK int
 #define MASK_FIRST(n) (n)
@@ -52,45 +58,34 @@ enum {
 #define INDEX int
 #define INDEX_FOR(stride) (stride)
 #define V_GATHER(p, index, m) (*(p))
-
-#define REAL float
-#define VEC float
-#define FR(name) name##_portable_f32
-#define V_FMA(a, b, c) fmaf((a), (b), (c))
 #include "_products_body.h"
-#undef REAL
-#undef VEC
-#undef FR
-#undef V_FMA
+#include "_products_undef.h"
 
 #define REAL double
 #define VEC double
 #define FR(name) name##_portable_f64
 #define V_FMA(a, b, c) fma((a), (b), (c))
+#define LANES 1
+#define MASK int
+#define MASK_FIRST(n) (n)
+#define V_LOAD(p) (*(p))
+#define V_LOAD_MASK(p, m) (*(p))
+#define V_STORE(p, v) (*(p) = (v))
+#define V_STORE_MASK(p, v, m) (*(p) = (v))
+#define V_ZERO() ((REAL) 0)
+#define V_SET1(x) (x)
+#define V_MUL(a, b) ((a) * (b))
+#define INDEX int
+#define INDEX_FOR(stride) (stride)
+#define V_GATHER(p, index, m) (*(p))
 #include "_products_body.h"
-#undef REAL
-#undef VEC
-#undef FR
-#undef V_FMA
+#include "_products_undef.h"
 
 #undef FR_TARGET
 #undef MAX_VECTORS
 #undef ROWS_NARROW
 #undef ROWS_WIDE
 #undef ROWS_WIDE_FEW
-#undef LANES
-#undef MASK
-#undef MASK_FIRST
-#undef V_LOAD
-#undef V_LOAD_MASK
-#undef V_STORE
-#undef V_STORE_MASK
-#undef V_ZERO
-#undef V_SET1
-#undef V_MUL
-#undef INDEX
-#undef INDEX_FOR
-#undef V_GATHER
 
 #if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
 #define FASTREG_PRODUCTS_X86 1
@@ -124,23 +119,7 @@ enum {
 #define V_FMA(a, b, c) _mm256_fmadd_ps((a), (b), (c))
 #define V_MUL(a, b) _mm256_mul_ps((a), (b))
 #include "_products_body.h"
-#undef REAL
-#undef LANES
-#undef VEC
-#undef MASK
-#undef FR
-#undef MASK_FIRST
-#undef V_ZERO
-#undef V_SET1
-#undef V_LOAD
-#undef V_LOAD_MASK
-#undef V_STORE
-#undef V_STORE_MASK
-#undef V_FMA
-#undef V_MUL
-#undef INDEX
-#undef INDEX_FOR
-#undef V_GATHER
+#include "_products_undef.h"
 
 #define REAL double
 #define LANES 4
@@ -161,23 +140,7 @@ enum {
 #define V_FMA(a, b, c) _mm256_fmadd_pd((a), (b), (c))
 #define V_MUL(a, b) _mm256_mul_pd((a), (b))
 #include "_products_body.h"
-#undef REAL
-#undef LANES
-#undef VEC
-#undef MASK
-#undef FR
-#undef MASK_FIRST
-#undef V_ZERO
-#undef V_SET1
-#undef V_LOAD
-#undef V_LOAD_MASK
-#undef V_STORE
-#undef V_STORE_MASK
-#undef V_FMA
-#undef V_MUL
-#undef INDEX
-#undef INDEX_FOR
-#undef V_GATHER
+#include "_products_undef.h"
 
 #undef FR_TARGET
 #undef MAX_VECTORS
@@ -212,23 +175,7 @@ enum {
 #define V_FMA(a, b, c) _mm512_fmadd_ps((a), (b), (c))
 #define V_MUL(a, b) _mm512_mul_ps((a), (b))
 #include "_products_body.h"
-#undef REAL
-#undef LANES
-#undef VEC
-#undef MASK
-#undef FR
-#undef MASK_FIRST
-#undef V_ZERO
-#undef V_SET1
-#undef V_LOAD
-#undef V_LOAD_MASK
-#undef V_STORE
-#undef V_STORE_MASK
-#undef V_FMA
-#undef V_MUL
-#undef INDEX
-#undef INDEX_FOR
-#undef V_GATHER
+#include "_products_undef.h"
 
 #define REAL double
 #define LANES 8
@@ -249,23 +196,7 @@ enum {
 #define V_FMA(a, b, c) _mm512_fmadd_pd((a), (b), (c))
 #define V_MUL(a, b) _mm512_mul_pd((a), (b))
 #include "_products_body.h"
-#undef REAL
-#undef LANES
-#undef VEC
-#undef MASK
-#undef FR
-#undef MASK_FIRST
-#undef V_ZERO
-#undef V_SET1
-#undef V_LOAD
-#undef V_LOAD_MASK
-#undef V_STORE
-#undef V_STORE_MASK
-#undef V_FMA
-#undef V_MUL
-#undef INDEX
-#undef INDEX_FOR
-#undef V_GATHER
+#include "_products_undef.h"
 
 #undef FR_TARGET
 #undef MAX_VECTORS
