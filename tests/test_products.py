@@ -121,6 +121,30 @@ def test_input_gradients_deeper_than_the_panel_run_in_stages(kernels, dtype, rng
 
 
 @pytest.mark.parametrize("kernels", OWN_KERNELS)
+@pytest.mark.parametrize("transpose_a", [False, True])
+def test_b_with_a_power_of_two_stride_is_copied_in_stages(kernels, transpose_a, dtype, rng):
+    # A B whose rows are a multiple of 512 bytes apart is copied into the panel (128 rows
+    # at a time with 4-vector tiles): the same bits as read in place, and right.
+    width = 512 // np.dtype(dtype).itemsize
+    for m, n, k in [(5, 20, 3), (9, 33, 127), (9, 64, 129), (6, 17, 300)]:
+        a, _ = operands(rng, m, n, k, transpose_a, False, dtype)
+        stored = rng.standard_normal((k, width)).astype(dtype)  # the row stride: 512 bytes
+        b = stored[:, :n]
+        got = _blas.product(a, b, transpose_a, False, alpha=2.0, kernels=kernels)
+        expected = reference(a, b, transpose_a, False, alpha=2.0)
+        scale = 2.0 * reference(np.abs(a), np.abs(b), transpose_a, False)
+        assert np.all(np.abs(got - expected) <= tolerance(dtype, k) * scale), (m, n, k)
+        assert np.array_equal(got, _blas.product(a, np.ascontiguousarray(b), transpose_a,
+                                                 False, alpha=2.0, kernels=kernels))
+        # beta != 0: read in place (a copy in stages would lose C).
+        out = rng.standard_normal((m, n)).astype(dtype)
+        expected = reference(a, b, transpose_a, False, beta=0.5, out=out)
+        scale = reference(np.abs(a), np.abs(b), transpose_a, False) + 0.5 * np.abs(out)
+        _blas.product(a, b, transpose_a, False, beta=0.5, out=out, kernels=kernels)
+        assert np.all(np.abs(out - expected) <= tolerance(dtype, k + 1) * scale), (m, n, k)
+
+
+@pytest.mark.parametrize("kernels", OWN_KERNELS)
 @pytest.mark.parametrize("transpose_a, transpose_b", TRANSPOSES)
 def test_strides_alpha_and_beta(kernels, transpose_a, transpose_b, dtype, rng):
     for m, n, k in [(5, 19, 9), (17, 33, 18), (8, 64, 3)]:
@@ -186,12 +210,16 @@ def test_engine_choice_is_a_rule_on_the_shape():
     # ... a weight gradient with 100 or more inputs, the digits' forward product ...
     assert uses(100, 100, 32, transpose_a=True) == own
     assert uses(200, 100, 64) == own
-    # ... but not into ten outputs, over 40 inputs, over 784, for 40 inputs; not a
-    # transposed operand too deep for the panel, a large product, a matrix-vector product.
+    # ... and the blocks of C's and D's products ...
+    assert uses(128, 64, 784) == own
+    assert uses(256, 128, 1024) == own
+    assert uses(784, 128, 256, transpose_a=True) == own
+    assert uses(256, 128, 1024, transpose_b=True) == own
+    # ... but not into ten outputs, over 40 inputs, for 40 inputs; not a transposed
+    # operand deeper than 1024, a large product, a matrix-vector product.
     assert not uses(32, 10, 100)
     assert not uses(100, 10, 32, transpose_a=True)
     assert not uses(32, 100, 40)
-    assert not uses(128, 64, 784)
     assert not uses(40, 100, 32, transpose_a=True)
     assert not uses(128, 64, 2048, transpose_b=True)
     assert not uses(256, 1024, 1024)
@@ -363,12 +391,12 @@ def test_narrower_blas_gives_fastreg_every_product_within_the_limits():
     # The products that OpenBLAS's own AVX-512 kernels do better, beaten by AVX2 ones ...
     for shape, transposes in [((32, 10, 100), {}), ((32, 100, 40), {}),
                               ((40, 100, 32), {"transpose_a": True}),
-                              ((100, 10, 32), {"transpose_a": True}), ((128, 64, 784), {})]:
+                              ((100, 10, 32), {"transpose_a": True})]:
         assert not uses(*shape, narrower_blas=False, **transposes), shape
         assert uses(*shape, narrower_blas=True, **transposes), shape
-    # ... and the input gradients of any work (D's blocks); but not beyond the limits of
-    # work for the others, nor of depth for the input gradients.
-    assert uses(256, 128, 1024, transpose_b=True, narrower_blas=True)
-    assert not uses(256, 128, 1024, transpose_b=True, narrower_blas=False)
-    assert not uses(256, 128, 784, narrower_blas=True)
+    # ... and the input gradients of any work; but not beyond the limits of work for the
+    # others, nor of depth for the input gradients.
+    assert uses(512, 512, 1024, transpose_b=True, narrower_blas=True)
+    assert not uses(512, 512, 1024, transpose_b=True, narrower_blas=False)
+    assert not uses(512, 512, 1024, narrower_blas=True)
     assert not uses(128, 64, 2048, transpose_b=True, narrower_blas=True)

@@ -56,12 +56,11 @@ cdef enum:
 # The shapes that go to fastreg's own kernels, where bench/bench_products.py finds them
 # faster than OpenBLAS on this project's machine (see uses_own_kernels).
 cdef double OWN_MAX_WORK = 1 << 22         # multiply-adds of any product,
-cdef double OWN_MAX_NARROW_WORK = 1 << 24  # or of one at most OWN_NARROW_COLUMNS wide
-cdef int OWN_NARROW_COLUMNS = 64
+cdef double OWN_MAX_NARROW_WORK = 1 << 26  # or of one at most OWN_NARROW_COLUMNS wide (the
+cdef int OWN_NARROW_COLUMNS = 128          # engine's blocks of a large product)
 cdef int OWN_MIN_COLUMNS = 16              # X @ W and X^T @ delta into fewer columns: BLAS
 cdef int OWN_MIN_ROWS_OF_TRANSPOSED_A = 64  # X^T @ delta with X narrower than this: BLAS
-cdef int OWN_MIN_DEPTH = 64                # X @ W over fewer inputs than this: BLAS,
-cdef int OWN_MAX_DEPTH = 512               # or over more (the kernels do not pack W)
+cdef int OWN_MIN_DEPTH = 64                # X @ W over fewer inputs than this: BLAS
 
 # Whether BLAS runs narrower vector kernels than this processor has (OPENBLAS_CORETYPE set
 # to an AVX2 core on an AVX-512 processor): fastreg's kernels then take every product of
@@ -135,9 +134,9 @@ cdef inline bint uses_own_kernels(bint transpose_a, bint transpose_b, int m, int
 
     A step's input gradient (delta @ W^T) goes to them up to MAX_TRANSPOSED_DEPTH;
     a forward product (X @ W) or a weight gradient (X^T @ delta) only where they win: not
-    into a narrow output layer, nor over a short or long depth of inputs, where OpenBLAS's
-    kernels for small matrices (or its packing, for long ones) do better; but everywhere
-    when BLAS runs narrower vectors than fastreg's kernels (`narrower_blas`)."""
+    into a narrow output layer, nor over few inputs, where OpenBLAS's kernels for small
+    matrices do better; but everywhere when BLAS runs narrower vectors than fastreg's
+    kernels (`narrower_blas`)."""
     cdef double work = <double> m * n * k
     cdef bint small = (work <= OWN_MAX_WORK
                        or (n <= OWN_NARROW_COLUMNS and work <= OWN_MAX_NARROW_WORK))
@@ -153,7 +152,7 @@ cdef inline bint uses_own_kernels(bint transpose_a, bint transpose_b, int m, int
         return False
     if transpose_a:
         return m >= OWN_MIN_ROWS_OF_TRANSPOSED_A
-    return OWN_MIN_DEPTH <= k <= OWN_MAX_DEPTH
+    return k >= OWN_MIN_DEPTH
 
 
 cdef inline void own_product(int version, bint transpose_a, bint transpose_b, int m, int n,

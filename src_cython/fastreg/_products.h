@@ -18,6 +18,7 @@
 
 #include <math.h>
 #include <stddef.h>
+#include <string.h>
 
 /* op(B) = B^T is copied, 2 vectors wide and this many rows deep at most, into a panel on
  * the stack (32 KiB in float32 with AVX-512): a deeper product runs in stages. */

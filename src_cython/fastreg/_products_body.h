@@ -36,6 +36,7 @@ FR_ALWAYS_INLINE FR_TARGET void FR(tile)(const int R, const int S, int rows, int
     const MASK last_mask = MASK_FIRST(last);
     const VEC alpha_v = V_SET1(alpha), beta_v = V_SET1(beta);
     int r, s, p;
+    (void) last_mask;  /* unused with one lane */
 #pragma GCC unroll 8
     for (r = 0; r < R; r++) {
         offset[r] = (ptrdiff_t) (r < rows ? r : rows - 1) * a_row;
@@ -129,7 +130,7 @@ FR_ALWAYS_INLINE FR_TARGET void FR(column_block)(int m, int k, int width,
 /* C := alpha op(A) @ op(B) + beta C, row-major, op(A) m x k, op(B) k x n. With transpose_b,
  * each block of columns of B^T (rows of B) is first copied into `panel`, up to
  * PRODUCT_PANEL_DEPTH rows of it at a time: a deeper product runs in stages (beta must then
- * be 0). Returns 0, or 1 without touching C for a shape it does not take (a negative k, or
+ * be 0). So is a B whose row stride is a multiple of 512 bytes, in stages of COPY_DEPTH. Returns 0, or 1 without touching C for a shape it does not take (a negative k, or
  * a staged product with beta != 0): the caller then uses BLAS. */
 static FR_TARGET int FR(product)(int transpose_a, int transpose_b, int m, int n, int k,
                                  REAL alpha, const REAL *a, int lda, const REAL *b, int ldb,
@@ -142,8 +143,14 @@ static FR_TARGET int FR(product)(int transpose_a, int transpose_b, int m, int n,
     /* A gather's indices are 32-bit: j * ldb for j < 2 x LANES. */
     const int gather = transpose_b && ldb < (1 << 30) / LANES;
     const INDEX index = INDEX_FOR(gather ? ldb : 0);
+    (void) index;
     const MASK full = MASK_FIRST(LANES);
     MASK first = full, second = full;
+    /* B's rows one power-of-two stride apart fall in a few sets of the cache and evict each
+     * other: such a B is copied too, a block of columns COPY_DEPTH rows at a time. */
+    enum { COPY_DEPTH = PRODUCT_PANEL_DEPTH * 2 / MAX_VECTORS };
+    const int copy = !transpose_b && ((size_t) ldb * sizeof(REAL)) % 512 == 0
+                     && (k <= COPY_DEPTH || beta == 0);
     int column, width, p, j, start, depth;
     if (k < 0 || (transpose_b && k > PRODUCT_PANEL_DEPTH && beta != 0))
         return 1;
@@ -151,9 +158,23 @@ static FR_TARGET int FR(product)(int transpose_a, int transpose_b, int m, int n,
         return 0;
     for (column = 0; column < n; column += block) {
         width = n - column < block ? n - column : block;
-        if (!transpose_b) {
+        if (!transpose_b && !copy) {
             FR(column_block)(m, k, width, a, a_row, a_step, b + column, ldb, alpha, beta,
                              c + column, ldc, 0, 0);
+            continue;
+        }
+        if (!transpose_b) {
+            start = 0;
+            do {  /* once, or in stages of COPY_DEPTH */
+                depth = k - start < COPY_DEPTH ? k - start : COPY_DEPTH;
+                for (p = 0; p < depth; p++)
+                    memcpy(panel + p * BLOCK, b + (ptrdiff_t) (start + p) * ldb + column,
+                           width * sizeof(REAL));
+                FR(column_block)(m, depth, width, a + start * a_step, a_row, a_step, panel,
+                                 BLOCK, alpha, beta, c + column, ldc, start > 0,
+                                 start + depth < k);
+                start += depth;
+            } while (start < k);
             continue;
         }
         if (width < 2 * LANES) {  /* the last, narrower block */
