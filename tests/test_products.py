@@ -211,10 +211,13 @@ def test_engine_choice_is_a_rule_on_the_shape():
     assert uses(100, 100, 32, transpose_a=True) == own
     assert uses(200, 100, 64) == own
     # ... and the blocks of C's and D's products ...
-    assert uses(128, 64, 784) == own
-    assert uses(256, 128, 1024) == own
-    assert uses(784, 128, 256, transpose_a=True) == own
-    assert uses(256, 128, 1024, transpose_b=True) == own
+    assert uses(128, 64, 784, narrower_blas=False) == own
+    assert uses(784, 64, 128, transpose_a=True, narrower_blas=False) == own
+    assert uses(128, 64, 512, transpose_b=True, narrower_blas=False) == own
+    # (D's, 26-34 M multiply-adds each, only against BLAS's AVX2 kernels)
+    assert not uses(256, 128, 1024, narrower_blas=False)
+    assert uses(256, 128, 1024, narrower_blas=True) == own
+    assert uses(784, 128, 256, transpose_a=True, narrower_blas=True) == own
     # ... but not into ten outputs, over 40 inputs, for 40 inputs; not a transposed
     # operand deeper than 1024, a large product, a matrix-vector product.
     assert not uses(32, 10, 100)

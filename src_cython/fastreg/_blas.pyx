@@ -56,8 +56,9 @@ cdef enum:
 # The shapes that go to fastreg's own kernels, where bench/bench_products.py finds them
 # faster than OpenBLAS on this project's machine (see uses_own_kernels).
 cdef double OWN_MAX_WORK = 1 << 22         # multiply-adds of any product,
-cdef double OWN_MAX_NARROW_WORK = 1 << 26  # or of one at most OWN_NARROW_COLUMNS wide (the
-cdef int OWN_NARROW_COLUMNS = 128          # engine's blocks of a large product)
+cdef double OWN_MAX_NARROW_WORK = 1 << 24  # or of one at most OWN_NARROW_COLUMNS wide (the
+cdef int OWN_NARROW_COLUMNS = 128          # engine's blocks of a large product); D's blocks,
+cdef double OWN_MAX_NARROW_WORK_VS_NARROWER_BLAS = 1 << 26  # 26-34M, only against AVX2 BLAS
 cdef int OWN_MIN_COLUMNS = 16              # X @ W and X^T @ delta into fewer columns: BLAS
 cdef int OWN_MIN_ROWS_OF_TRANSPOSED_A = 64  # X^T @ delta with X narrower than this: BLAS
 cdef int OWN_MIN_DEPTH = 64                # X @ W over fewer inputs than this: BLAS
@@ -138,8 +139,9 @@ cdef inline bint uses_own_kernels(bint transpose_a, bint transpose_b, int m, int
     matrices do better; but everywhere when BLAS runs narrower vectors than fastreg's
     kernels (`narrower_blas`)."""
     cdef double work = <double> m * n * k
-    cdef bint small = (work <= OWN_MAX_WORK
-                       or (n <= OWN_NARROW_COLUMNS and work <= OWN_MAX_NARROW_WORK))
+    cdef bint small = (work <= OWN_MAX_WORK or (
+        n <= OWN_NARROW_COLUMNS and work <= (OWN_MAX_NARROW_WORK_VS_NARROWER_BLAS
+                                             if narrower_blas else OWN_MAX_NARROW_WORK)))
     if products_version == PRODUCTS_BLAS:
         return False
     if transpose_b:
