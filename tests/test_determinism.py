@@ -339,6 +339,77 @@ def test_team_gives_its_steps_to_a_faster_thread(dtype):
 
 
 @pytest.mark.blas_threads
+def test_small_steps_begin_on_one_thread(dtype):
+    """Steps of fewer forward multiply-adds than ``solo_first_work`` begin with a turn of
+    one thread (the team parked); larger ones begin on the team. The turn is made to last
+    the whole fit (no window ends it); the weights are those of one thread."""
+    _skip_without_team()
+    case = "adam-l2-dropout"
+    _, l1, p1 = _train_with_team_review(case, dtype, 1)
+    net, l2, p2 = _train_with_team_review(case, dtype, 2, team_window=np.inf,
+                                          solo_first_work=2**40)
+    assert net._engine.solo_steps == net._engine.step
+    assert l1 == l2
+    assert all(np.array_equal(a, b) for a, b in zip(p1, p2))
+    net, *_ = _train_with_team_review(case, dtype, 2, team_window=np.inf, solo_first_work=0)
+    assert net._engine.solo_steps == 0
+
+
+@pytest.mark.blas_threads
+def test_parked_threads_sleep():
+    """While one thread takes the steps, the parked threads sleep instead of spinning at a
+    barrier (libgomp spins for milliseconds first, through a whole short epoch: that
+    partner slowed the working thread 1.5x on the 2-core machine). Forty short epochs, each
+    with the team woken and parked at once; timed by the CPU time of the process's other
+    threads, in a child process."""
+    _skip_without_team()
+    if not Path("/proc/self/task").is_dir():
+        pytest.skip("needs /proc/self/task to read each thread's CPU time")
+    script = textwrap.dedent(
+        """
+        import os, threading, time
+        import numpy as np
+        import fastreg
+
+        def cpu_seconds_of_other_threads():
+            total = 0.0
+            for task in os.listdir("/proc/self/task"):
+                if int(task) == threading.get_native_id():
+                    continue
+                with open(f"/proc/self/task/{task}/stat") as stat:
+                    fields = stat.read().rsplit(")", 1)[1].split()
+                total += (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+            return total
+
+        rng = np.random.default_rng(0)
+        X = rng.normal(size=(4000, 40)).astype(np.float32)
+        y = rng.integers(0, 10, 4000)
+        net = fastreg.Network([fastreg.Dense(100, "relu"), fastreg.Dense(100, "relu"),
+                               fastreg.Dense(10)], dtype="float32", random_state=0,
+                              n_threads=2)
+        net.initialize(40)
+        engine = net._engine_for(32)
+        # One thread's turn that no review ends: every epoch wakes the team and parks it.
+        engine.solo_first_work, engine.team_window = 2**40, float("inf")
+        time.sleep(0.5)
+        before, start = cpu_seconds_of_other_threads(), time.perf_counter()
+        net.fit(X, y, epochs=40, batch_size=32)
+        wall = time.perf_counter() - start
+        others = cpu_seconds_of_other_threads() - before
+        print(engine.step, engine.solo_steps, wall, others)
+        """
+    )
+    child = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,
+                           timeout=120)
+    assert child.returncode == 0, child.stderr
+    steps, solo_steps, wall, others = child.stdout.split()
+    assert int(solo_steps) == int(steps) == 40 * 125, child.stdout
+    # A spinning partner takes about the whole wall time; a sleeping one, libgomp's spin
+    # between epochs.
+    assert float(others) < 0.3 * float(wall), child.stdout
+
+
+@pytest.mark.blas_threads
 @pytest.mark.parametrize("failing_call", [2, 3, 4])
 def test_team_stops_cleanly_when_the_augment_hook_fails(dtype, failing_call):
     """Steps alternating between the team and one thread (as in the test above): the hook

@@ -3,11 +3,12 @@
 The policy is a pure function of the training clock, the samples of a window, whether a
 team was at hand and the longest wait of one of its threads: no wall clock, no threads.
 Each expected sequence below is worked out by hand from the rules in the module's
-docstring (window 0.02 s, wait limit 0.5 of a window, one thread wins by a factor 1.1,
-turns of 0.1 s doubling, trials 0.5 s apart doubling while the team wins). The timings
-are chosen away from the thresholds, so rounding cannot decide a case.
+docstring (window 0.02 s, wait limit 0.5 of a window, one thread wins unless the team is
+more than 1/0.9 = 1.11x faster, turns of 0.1 s doubling, trials 0.5 s apart doubling while
+the team wins, small steps beginning on one thread). The timings are chosen away from the
+thresholds, so rounding cannot decide a case.
 """
-from fastreg._team_policy import replay
+from fastreg._team_policy import replay, solo_first_work
 
 TEAM, NO_TEAM = True, False
 
@@ -70,3 +71,26 @@ def test_settings_of_the_review():
                   solo_advantage=float("inf")) == [True, False] * 3
     # Any wait at all is too long.
     assert replay([(0.03, 100, TEAM, 1e-9), (0.03, 100, TEAM, 0.0)], wait_limit=0.0) == [True, True]
+
+
+def test_a_team_barely_faster_than_one_thread_gives_it_the_steps():
+    def after_trial(team_seconds):
+        # First window, trial (one thread: 100 samples in 0.03 s), then the team.
+        return replay([(0.03, 100, TEAM, 0.0), (0.03, 100, TEAM, 0.0),
+                       (team_seconds, 100, TEAM, 0.0)])[-1]
+
+    assert after_trial(0.030) is True   # a tie: two cores for the speed of one
+    assert after_trial(0.028) is True   # 1.07x faster: not enough
+    assert after_trial(0.026) is False  # 1.15x faster: the team keeps the steps
+    assert after_trial(0.040) is True   # slower
+
+
+def test_small_steps_begin_with_a_turn_of_one_thread():
+    small, large = solo_first_work() - 1, solo_first_work()
+    windows = [(0.03, 100, TEAM, 0.0)] * 4  # 3e-4 s per sample, on the team or not
+    # Small steps: one thread's turn of 0.1 s, then the team is timed against it.
+    assert replay(windows, work_per_step=small) == [True, True, True, False]
+    # Large steps: the team's first window, a trial of one thread, the team again (no
+    # faster: one thread takes a turn).
+    assert replay(windows, work_per_step=large) == [True, False, True, True]
+    assert replay(windows) == [True, False, True, True]

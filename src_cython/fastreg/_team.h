@@ -1,6 +1,6 @@
 /* What Cython's parallel blocks do not offer: a barrier for the threads of the enclosing
- * OpenMP parallel region that tells how long the thread waited, a plain one where threads
- * wait (spinning, then asleep) while one thread works alone, the size of that team, a
+ * OpenMP parallel region that tells how long the thread waited, a parking place where
+ * threads sleep while one thread works alone, the size of that team, a
  * shared task counter that hands out the next task to whichever thread asks, a clock,
  * and OpenMP's thread limit for the caller. Without OpenMP a team is one thread: a
  * barrier does nothing and the counter is a plain one. */
@@ -8,6 +8,14 @@
 #define FASTREG_TEAM_H
 
 #include <time.h>
+#if defined(__linux__)
+#include <limits.h>
+#include <linux/futex.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+#elif defined(_WIN32)
+#include <windows.h>
+#endif
 
 /* Seconds on a monotonic clock (the engine also times its checks for Ctrl-C with it). */
 static inline double team_clock(void)
@@ -23,6 +31,31 @@ static inline double team_clock(void)
 
 #ifdef _OPENMP
 #include <omp.h>
+
+/* Sleep while *gate is 0, or until woken (a futex on Linux; elsewhere a look every 50 us). */
+static inline void team_sleep_while_closed(int *gate)
+{
+#if defined(__linux__)
+    syscall(SYS_futex, gate, FUTEX_WAIT_PRIVATE, 0, NULL, NULL, 0);
+#elif defined(_WIN32)
+    (void) gate;
+    Sleep(1);
+#else
+    const struct timespec pause = {0, 50000};
+    (void) gate;
+    nanosleep(&pause, NULL);
+#endif
+}
+
+/* Wake every thread asleep in team_sleep_while_closed(gate). */
+static inline void team_wake_sleepers(int *gate)
+{
+#if defined(__linux__)
+    syscall(SYS_futex, gate, FUTEX_WAKE_PRIVATE, INT_MAX, NULL, NULL, 0);
+#else
+    (void) gate;
+#endif
+}
 
 /* *x, read while its owner thread may be adding to it. */
 static inline double team_read(const double *x)
@@ -45,12 +78,28 @@ static inline void team_barrier(int team, double *waited)
     __atomic_store(waited, &wait, __ATOMIC_RELAXED);
 }
 
-/* The threads of a team of `team` meet here, untimed. */
-static inline void team_park(int team)
+/* Parked threads sleep here until thread 0 calls team_unpark, then the team meets. A
+ * barrier's spin (libgomp spins for milliseconds before it sleeps) took the power budget
+ * or the core from the thread at work, which then ran its steps 1.5x slower. */
+static inline void team_park(int team, int *gate)
 {
-    if (team > 1) {
+    if (team <= 1)
+        return;
+    while (!__atomic_load_n(gate, __ATOMIC_ACQUIRE))
+        team_sleep_while_closed(gate);
 #pragma omp barrier
-    }
+}
+
+/* Thread 0 wakes the parked threads and meets them; *gate is closed again for the next
+ * time (the others pass a barrier of the team's before they can park again). */
+static inline void team_unpark(int team, int *gate)
+{
+    if (team <= 1)
+        return;
+    __atomic_store_n(gate, 1, __ATOMIC_RELEASE);
+    team_wake_sleepers(gate);
+#pragma omp barrier
+    __atomic_store_n(gate, 0, __ATOMIC_RELAXED);
 }
 
 static inline int team_size(void)
@@ -79,9 +128,16 @@ static inline void team_barrier(int team, double *waited)
     (void) waited;
 }
 
-static inline void team_park(int team)
+static inline void team_park(int team, int *gate)
 {
     (void) team;
+    (void) gate;
+}
+
+static inline void team_unpark(int team, int *gate)
+{
+    (void) team;
+    (void) gate;
 }
 
 static inline int team_size(void)

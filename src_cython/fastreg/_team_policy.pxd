@@ -6,7 +6,8 @@ cdef struct TeamReview:
     # settings (seconds of training, or ratios)
     double window           # the team is reviewed once per window of training
     double wait_limit       # a thread waiting longer than this share of a window: hand over
-    double solo_advantage   # one thread wins when the team is slower by more than this factor
+    double solo_advantage   # one thread wins when the team takes more than this factor of its time
+    int64_t solo_first_work # steps of fewer forward multiply-adds begin on one thread
     # state
     bint solo               # the steps run on one thread, the others parked
     double solo_until       # clock before which they stay there
@@ -28,6 +29,7 @@ cdef struct TeamVerdict:
     double time             # wall clock of the review
 
 cdef void start_review(TeamReview* review) noexcept nogil
+cdef void begin_review(TeamReview* review, int64_t work_per_step) noexcept nogil
 cdef bint review_window(TeamReview* review, double clock, bint team_present,
                         double max_waited) noexcept nogil
 cdef void adopt_verdict(TeamReview* review, TeamVerdict verdict) noexcept nogil

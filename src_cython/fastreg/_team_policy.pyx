@@ -1,14 +1,19 @@
 """The team's review of itself: a pure function of window timings.
 
-The engine keeps a training clock (seconds spent in epochs). Every ``window`` seconds of
-it, thread 0 calls ``review_window`` with the clock, whether a team was at hand, and the
-longest time one of its threads waited at barriers during the window. The steps go to one
-thread (the others parked) when a thread waited more than ``wait_limit`` of the window
-(the cores are shared with other work), or when one thread, timed in a trial window, trained
-faster than the team by more than ``solo_advantage`` (the cores are far apart, the steps
-small). Trials come after the team's first window, then every ``trial_interval`` seconds,
-doubling up to 8 s while the team wins; a turn of one thread lasts ``solo_backoff``
-seconds, doubling up to 3.2 s while it wins. Nothing here changes a result, only its time.
+The engine keeps a training clock (seconds spent in epochs). Small steps (fewer than
+``solo_first_work`` multiply-adds in a step's forward pass) begin with a turn of one
+thread, as the team's barriers would cost about what sharing them saves; larger ones begin
+on the team. Every ``window`` seconds of the clock, thread 0 calls ``review_window`` with
+the clock, whether a team was at hand, and the longest time one of its threads waited at
+barriers during the window. The steps go to one thread (the others parked, asleep) when a
+thread waited more than ``wait_limit`` of the window (the cores are shared with other
+work), or when the team, compared with one thread timed in a trial window, took more than
+``solo_advantage`` times as long per sample: at the default 0.9 the team keeps the steps
+only when it is more than 1.1x faster, since two cores for the speed of one is a poor
+trade. Trials come after the team's first window (or when the first turn of one thread
+ends), then every ``trial_interval`` seconds, doubling up to 8 s while the team wins; a
+turn of one thread lasts ``solo_backoff`` seconds, doubling up to 3.2 s while it wins.
+Nothing here changes a result, only its time.
 """
 from libc.math cimport INFINITY
 
@@ -16,13 +21,18 @@ cdef double MIN_SOLO_SECONDS = 0.1
 cdef double MAX_SOLO_SECONDS = 3.2
 cdef double MIN_TRIAL_SECONDS = 0.5
 cdef double MAX_TRIAL_SECONDS = 8.0
+# Below it, a step's products and passes last a few microseconds on each thread of a team
+# of two, the time of its barriers: A's 100-wide layers at batch 32 (0.5 M) ran 1.5x
+# slower on the team than on one thread, the layers of 256 at batch 128 (10 M) as fast.
+cdef int64_t SOLO_FIRST_WORK = 1 << 21
 
 
 cdef void start_review(TeamReview* review) noexcept nogil:
     """A new engine's review: the team first, a trial after its first window."""
     review.window = 0.02
     review.wait_limit = 0.5
-    review.solo_advantage = 1.1
+    review.solo_advantage = 0.9
+    review.solo_first_work = SOLO_FIRST_WORK
     review.solo = False
     review.solo_until = 0.0
     review.solo_backoff = MIN_SOLO_SECONDS
@@ -34,6 +44,15 @@ cdef void start_review(TeamReview* review) noexcept nogil:
     review.window_samples = 0
     review.compared = False
     review.team_cost = 0.0
+
+
+cdef void begin_review(TeamReview* review, int64_t work_per_step) noexcept nogil:
+    """Before the first epoch of steps of `work_per_step` forward multiply-adds, with no
+    verdict to start from: small steps begin with a turn of one thread; the team is timed
+    against it when the turn ends."""
+    if work_per_step < review.solo_first_work:
+        review.solo = True
+        review.solo_until = review.solo_backoff
 
 
 cdef inline bint _one_thread_wins(const TeamReview* review, double team_cost,
@@ -101,18 +120,22 @@ cdef bint review_window(TeamReview* review, double clock, bint team_present,
     return True
 
 
-def replay(windows, *, window=0.02, wait_limit=0.5, solo_advantage=1.1, trial_interval=0.5):
+def replay(windows, *, window=0.02, wait_limit=0.5, solo_advantage=0.9, trial_interval=0.5,
+           work_per_step=None):
     """Run the policy over made-up windows; return whether each step after them is solo.
 
     ``windows`` is a sequence of ``(seconds, samples, team_present, max_waited)``: the
-    training time and samples of a stretch, then a review. Returns the list of ``solo``
-    after each review (for tests).
+    training time and samples of a stretch, then a review. With ``work_per_step``, the
+    review begins as for steps of that many forward multiply-adds (``begin_review``).
+    Returns the list of ``solo`` after each review (for tests).
     """
     cdef TeamReview review
     cdef double clock = 0.0
     start_review(&review)
     review.window, review.wait_limit, review.solo_advantage = window, wait_limit, solo_advantage
     review.trial_interval = trial_interval
+    if work_per_step is not None:
+        begin_review(&review, work_per_step)
     decisions = []
     for seconds, samples, team_present, max_waited in windows:
         clock += seconds
@@ -120,3 +143,8 @@ def replay(windows, *, window=0.02, wait_limit=0.5, solo_advantage=1.1, trial_in
         review_window(&review, clock, team_present, max_waited)
         decisions.append(bool(review.solo))
     return decisions
+
+
+def solo_first_work():
+    """Forward multiply-adds of a step below which training begins on one thread."""
+    return SOLO_FIRST_WORK
