@@ -43,6 +43,9 @@ matmul rate is measured again before every round and its best kept.  An epoch is
 * fastreg-blas: fastreg with ``FASTREG_PRODUCTS=blas``, every matrix product by
   OpenBLAS, as fastreg computed them before its own small-product kernels: its
   ``x fastreg-blas`` column is what those kernels gain.
+* fastreg-baseline (with ``--baseline PATH``): fastreg imported from another
+  source tree built in place, an earlier version say, in turn with this one: its
+  ``x fastreg-baseline`` column is what the changes since then gain.
 
 How to read the table
 ---------------------
@@ -69,6 +72,10 @@ Usage
     python bench/bench_epoch.py --configs C,D --peers fastreg,torch --repeats 5
     python bench/bench_epoch.py --configs A,B --rounds 3   # peers take turns 3 times
     python bench/bench_epoch.py --json results.json
+    # against an earlier commit, built in place in a worktree of its own:
+    git worktree add /tmp/fastreg-old <commit>
+    (cd /tmp/fastreg-old && python setup.py build_ext --inplace)
+    python bench/bench_epoch.py --peers fastreg --baseline /tmp/fastreg-old --rounds 3
     PYTHONPATH=. python bench/bench_epoch.py      # fastreg built in place, not installed
 
 A full run of all configurations and peers takes a few minutes on 2 cores.
@@ -88,7 +95,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from machine import cpu_model, print_thread_pools, thread_pools
-from peers import PEERS, SEED, Workload, usable_cores
+from peers import BASELINE_PEER, PEERS, SEED, Workload, baseline_peer, usable_cores
 
 WORKLOADS = {
     "A": Workload(
@@ -256,10 +263,21 @@ def parse_arguments(argv=None):
     parser.add_argument(
         "--json", metavar="PATH", help="also write every raw measurement to this JSON file"
     )
+    parser.add_argument(
+        "--baseline",
+        metavar="PATH",
+        help=f"also time fastreg from this source tree, built in place, as {BASELINE_PEER}",
+    )
     arguments = parser.parse_args(argv)
 
     arguments.configs = arguments.configs.split(",")
     arguments.peers = arguments.peers.split(",")
+    if arguments.baseline is not None:
+        if not os.path.isfile(os.path.join(arguments.baseline, "fastreg", "__init__.py")):
+            parser.error(f"--baseline {arguments.baseline}: no fastreg package there")
+        PEERS[BASELINE_PEER] = baseline_peer(arguments.baseline)
+        if BASELINE_PEER not in arguments.peers:
+            arguments.peers.append(BASELINE_PEER)
     for kind, chosen, known in [
         ("configuration", arguments.configs, WORKLOADS),
         ("peer", arguments.peers, PEERS),
@@ -314,7 +332,9 @@ def run_worker(name, config, repeats):
     """The child process of :func:`time_peer`: print its timings as one JSON line."""
     workload = WORKLOADS[config]
     X, y = make_data(workload)
-    train_epoch = PEERS[name].prepare(workload, X, y)
+    # The baseline's tree is on this process's PYTHONPATH: it trains as fastreg does.
+    peer = PEERS[name] if name != BASELINE_PEER else baseline_peer(".")
+    train_epoch = peer.prepare(workload, X, y)
     timings = PeerTimings()
     for _ in range(repeats):
         timings.add(train_epoch())

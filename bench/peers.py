@@ -29,6 +29,8 @@ so the gradient of each weight matrix gains ``alpha * W / S``.
 import importlib
 import math
 import os
+import subprocess
+import sys
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -138,7 +140,8 @@ class Peer:
     environment: dict = field(default_factory=dict)
 
     def probe(self):
-        """Try to import the peer's module.
+        """Try to import the peer's module, in a child process when the peer has an
+        environment of its own (another source tree, a variable read at import).
 
         Returns
         -------
@@ -147,6 +150,17 @@ class Peer:
         error : str or None
             Why the import failed, else None.
         """
+        if self.environment:
+            # As in the bench's workers, which run a script: no current directory on sys.path.
+            code = (f"import sys; sys.path.remove(''); import {self.module} as m; "
+                    "print(getattr(m, '__version__', 'unknown version'), 'from', "
+                    "__import__('os').path.dirname(m.__file__))")
+            child = subprocess.run([sys.executable, "-c", code], capture_output=True,
+                                   text=True, env={**os.environ, **self.environment})
+            if child.returncode != 0:
+                lines = child.stderr.strip().splitlines() or ["no output"]
+                return None, lines[-1]
+            return child.stdout.strip(), None
         try:
             module = importlib.import_module(self.module)
         except Exception as exc:  # a broken build fails with more than ImportError
@@ -413,3 +427,31 @@ PEERS = {
         ),
     ]
 }
+
+BASELINE_PEER = "fastreg-baseline"
+
+
+def baseline_peer(path):
+    """fastreg imported from another source tree, built in place: an earlier version
+    (a ``git worktree`` of an older commit, say) timed in turn with this one.
+
+    Parameters
+    ----------
+    path : str
+        Root of that tree, the directory that holds its ``fastreg`` package.
+
+    Returns
+    -------
+    Peer
+        Named :data:`BASELINE_PEER`; its process has ``path`` first on ``PYTHONPATH``.
+    """
+    path = os.path.abspath(path)
+    search_path = os.pathsep.join(filter(None, [path, os.environ.get("PYTHONPATH")]))
+    return Peer(
+        name=BASELINE_PEER,
+        module="fastreg",
+        install_hint=f"build it in place: cd {path} && python setup.py build_ext --inplace",
+        model_note=f"fastreg from {path}",
+        prepare=prepare_fastreg,
+        environment={"PYTHONPATH": search_path},
+    )
