@@ -62,12 +62,15 @@ cdef void bias_activation_dropout(floating* z, const floating* bias, int n_rows,
     cdef Py_ssize_t i, j
     cdef floating* row
     cdef unsigned char* mask_row
+    if mask != NULL:
+        # The rows' masks are one stretch of the stream: drawn in one call, not row by row.
+        fill_keep_mask(mask, n_rows * <Py_ssize_t> n_cols, key, <uint64_t> first_row * n_cols,
+                       threshold)
     for i in range(n_rows):
         row = z + i * n_cols
         activate_row(row, bias, n_cols, activation)
         if mask != NULL:
             mask_row = mask + i * n_cols
-            fill_keep_mask(mask_row, n_cols, key, <uint64_t> (first_row + i) * n_cols, threshold)
             for j in range(n_cols):
                 row[j] = row[j] * (scale if mask_row[j] else 0)
         elif scale != 1:
