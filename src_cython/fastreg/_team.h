@@ -32,7 +32,8 @@ static inline double team_clock(void)
 #ifdef _OPENMP
 #include <omp.h>
 
-/* Sleep while *gate is 0, or until woken (a futex on Linux; elsewhere a look every 50 us). */
+/* Sleep while *gate is 0, or until woken: a futex on Linux; elsewhere a look every 50 us
+ * (every millisecond on Windows). */
 static inline void team_sleep_while_closed(int *gate)
 {
 #if defined(__linux__)
@@ -78,9 +79,9 @@ static inline void team_barrier(int team, double *waited)
     __atomic_store(waited, &wait, __ATOMIC_RELAXED);
 }
 
-/* Parked threads sleep here until thread 0 calls team_unpark, then the team meets. A
- * barrier's spin (libgomp spins for milliseconds before it sleeps) took the power budget
- * or the core from the thread at work, which then ran its steps 1.5x slower. */
+/* Parked threads sleep here until thread 0 calls team_unpark, then the team meets. At a
+ * barrier they would spin (libgomp spins for milliseconds before it sleeps), and on the
+ * 2-core machine the thread at work then ran its steps 1.5x slower. */
 static inline void team_park(int team, int *gate)
 {
     if (team <= 1)

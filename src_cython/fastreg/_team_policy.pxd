@@ -6,7 +6,7 @@ cdef struct TeamReview:
     # settings (seconds of training, or ratios)
     double window           # the team is reviewed once per window of training
     double wait_limit       # a thread waiting longer than this share of a window: hand over
-    double solo_advantage   # one thread wins when the team takes more than this factor of its time
+    double solo_advantage   # one thread wins when the team takes over this factor of its time
     int64_t solo_first_work # steps of fewer forward multiply-adds begin on one thread
     # state
     bint solo               # the steps run on one thread, the others parked
